@@ -1,0 +1,351 @@
+"""Momentum-diffusion HMC: approximate HMC with SPSA gradients, noise and a thermostat.
+
+One sweep runs one trajectory per walker (in parallel). For walker position x with
+U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
+
+1. p ~ N(0, M); the walker's target energy is H* = U(x) + K(p); then p <- hot * p, so a
+   hot start (hot > 1) begins above H* and the thermostat cools it back down.
+2. Each step integrates Hamilton's equations with a gradient estimate g ~ grad lp (SPSA,
+   see `sampler.spsa`, or the exact gradient for comparison):
+     leapfrog:  p += eps/2 g(x); x += eps M^-1 p; p += eps/2 g(x)   (g cached between steps)
+     euler:     p += eps g(x);   x += eps M^-1 p                    (semi-implicit Euler)
+   then the trigger, the thermostat and the noise act on p:
+     trigger:    if |H after - H before| of the integration step > trigger, p ~ N(0, M) anew
+     thermostat: p <- p exp(-gain (H - H*) eps)   (viscous friction gain x (H - H*): slows a
+                 walker that is too hot, pushes one that is too cold; the exponential form
+                 is the exact flow of dp = -gain (H - H*) p dt, so p never flips sign)
+     noise:      p += noise sqrt(eps) M^(1/2) z,  z ~ N(0, I)
+3. Every point t of the trajectory (the start included) gets the log weight
+   -((H_t - H*) / delta)^2 + lp(x_t); one point is drawn with probability proportional to
+   exp(weight) by streaming Gumbel-max (O(1) memory), and it is the walker's new position.
+4. A non-finite lp (or gradient estimate) anywhere abandons the trajectory: the walker
+   stays where it was, and the event is counted.
+
+Evaluations per step: one lp at the new point plus the gradient's (one-sided SPSA: 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+from .rng import fill_normal, gumbel
+from .spsa import spsa_gradient
+
+__all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep"]
+
+# per-walker float statistics written by the kernel
+S_U, S_K, S_H, S_HERR, S_ABS_HERR, S_POINTS, S_CHOSEN_HERR, S_CHOSEN_T, N_FSTATS = range(9)
+# per-walker integer counters
+C_EVALS, C_GRAD_EVALS, C_STEPS, C_TRIGGERS, C_ABANDONED, N_ICOUNTS = range(6)
+
+
+@nb.njit(nogil=True, cache=True)
+def _kinetic(p, inv_mass):
+    k = 0.0
+    for j in range(p.shape[0]):
+        k += p[j] * p[j] * inv_mass[j]
+    return 0.5 * k
+
+
+@nb.njit(nogil=True, cache=True)
+def _gradient(log_density, grad_log_density, exact, x, lpx, c, k, two_sided, s, i, delta, xp, g):
+    """Gradient of lp at x into g; returns (lp evaluations, gradient evaluations, finite)."""
+    if exact:
+        ge = grad_log_density(x)
+        ok = True
+        for j in range(x.shape[0]):
+            g[j] = ge[j]
+            if not math.isfinite(ge[j]):
+                ok = False
+        return 0, 1, ok
+    ev, ok = spsa_gradient(log_density, x, lpx, c, k, two_sided, s, i, delta, xp, g)
+    return ev, 0, ok
+
+
+@nb.njit(nogil=True, cache=True)
+def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
+                step_size, n_steps, delta, gain, noise, hot, trigger,
+                exact, c, k, two_sided, leapfrog,
+                record, traj_x, traj_logw, traj_energy, scratch, fstats, icounts):
+    d = x.shape[1]
+    cur = scratch[i, 0]
+    p = scratch[i, 1]
+    g = scratch[i, 2]
+    best = scratch[i, 3]
+    dbuf = scratch[i, 4]
+    xp = scratch[i, 5]
+    zero_noise = scratch[i, 6]  # reused as the momentum-noise vector
+    for j in range(d):
+        cur[j] = x[i, j]
+        best[j] = x[i, j]
+    lp_cur = lp[i]
+    fill_normal(rng, i, p, sqrt_mass)
+    h_star = -lp_cur + _kinetic(p, inv_mass)
+    if hot != 1.0:
+        for j in range(d):
+            p[j] *= hot
+    kin = _kinetic(p, inv_mass)
+    h = -lp_cur + kin
+    ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+    evals = ev
+    gevals = gev
+    herr = h - h_star
+    logw = -(herr / delta) ** 2 + lp_cur
+    best_key = logw + gumbel(rng, i)
+    best_lp = lp_cur
+    best_herr = herr
+    best_t = 0
+    if record:
+        for j in range(d):
+            traj_x[0, j] = cur[j]
+        traj_logw[0] = logw
+        traj_energy[0, 0] = -lp_cur
+        traj_energy[0, 1] = kin
+        traj_energy[0, 2] = h
+        traj_energy[0, 3] = herr
+    su = -lp_cur
+    sk = kin
+    sh = h
+    she = herr
+    sahe = abs(herr)
+    triggers = 0
+    steps_done = 0
+    abandoned = not ok
+    sq = math.sqrt(step_size)
+    t = 0
+    while t < n_steps and not abandoned:
+        t += 1
+        h_before = h
+        if leapfrog:
+            for j in range(d):
+                p[j] += 0.5 * step_size * g[j]
+            for j in range(d):
+                cur[j] += step_size * inv_mass[j] * p[j]
+            lp_cur = log_density(cur)
+            evals += 1
+            if not math.isfinite(lp_cur):
+                abandoned = True
+                break
+            ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+            evals += ev
+            gevals += gev
+            if not ok:
+                abandoned = True
+                break
+            for j in range(d):
+                p[j] += 0.5 * step_size * g[j]
+        else:
+            for j in range(d):
+                p[j] += step_size * g[j]
+            for j in range(d):
+                cur[j] += step_size * inv_mass[j] * p[j]
+            lp_cur = log_density(cur)
+            evals += 1
+            if not math.isfinite(lp_cur):
+                abandoned = True
+                break
+            ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+            evals += ev
+            gevals += gev
+            if not ok:
+                abandoned = True
+                break
+        kin = _kinetic(p, inv_mass)
+        h = -lp_cur + kin
+        if abs(h - h_before) > trigger:
+            # an integration step that jumps in energy is a divergence in the making: start afresh
+            fill_normal(rng, i, p, sqrt_mass)
+            triggers += 1
+        else:
+            friction = math.exp(-gain * (h - h_star) * step_size)
+            for j in range(d):
+                p[j] *= friction
+            if noise > 0.0:
+                fill_normal(rng, i, zero_noise, sqrt_mass)
+                for j in range(d):
+                    p[j] += noise * sq * zero_noise[j]
+        kin = _kinetic(p, inv_mass)
+        h = -lp_cur + kin
+        herr = h - h_star
+        logw = -(herr / delta) ** 2 + lp_cur
+        key = logw + gumbel(rng, i)
+        if key > best_key:
+            best_key = key
+            best_lp = lp_cur
+            best_herr = herr
+            best_t = t
+            for j in range(d):
+                best[j] = cur[j]
+        if record:
+            for j in range(d):
+                traj_x[t, j] = cur[j]
+            traj_logw[t] = logw
+            traj_energy[t, 0] = -lp_cur
+            traj_energy[t, 1] = kin
+            traj_energy[t, 2] = h
+            traj_energy[t, 3] = herr
+        su += -lp_cur
+        sk += kin
+        sh += h
+        she += herr
+        sahe += abs(herr)
+        steps_done += 1
+    npts = steps_done + 1
+    fstats[i, S_U] = su / npts
+    fstats[i, S_K] = sk / npts
+    fstats[i, S_H] = sh / npts
+    fstats[i, S_HERR] = she / npts
+    fstats[i, S_ABS_HERR] = sahe / npts
+    fstats[i, S_POINTS] = npts
+    icounts[i, C_EVALS] += evals
+    icounts[i, C_GRAD_EVALS] += gevals
+    icounts[i, C_STEPS] += steps_done
+    icounts[i, C_TRIGGERS] += triggers
+    if abandoned:
+        icounts[i, C_ABANDONED] += 1
+        fstats[i, S_CHOSEN_HERR] = 0.0
+        fstats[i, S_CHOSEN_T] = -1.0
+        return steps_done  # walker stays at x[i]
+    fstats[i, S_CHOSEN_HERR] = best_herr
+    fstats[i, S_CHOSEN_T] = best_t
+    for j in range(d):
+        x[i, j] = best[j]
+    lp[i] = best_lp
+    return steps_done
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass,
+                    step_size, n_steps, delta, gain, noise, hot, trigger,
+                    exact, c, k, two_sided, leapfrog,
+                    tracked, traj_x, traj_logw, traj_energy, traj_len, scratch, fstats, icounts):
+    """One trajectory for every walker, in parallel; updates ``x``/``lp`` in place.
+
+    Walker ``tracked`` (or none if < 0) records its trajectory into ``traj_*`` (pre-allocated,
+    ``n_steps + 1`` rows); ``traj_len[0]`` gets the number of points recorded. ``scratch`` is
+    ``(walkers, 7, dim)``; ``fstats`` and ``icounts`` are per-walker outputs (see S_* / C_*).
+    """
+    n = x.shape[0]
+    for i in nb.prange(n):
+        rec = i == tracked
+        done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
+                           step_size, n_steps, delta, gain, noise, hot, trigger,
+                           exact, c, k, two_sided, leapfrog,
+                           rec, traj_x, traj_logw, traj_energy, scratch, fstats, icounts)
+        if rec:
+            traj_len[0] = done + 1
+
+
+@nb.njit(cache=True)
+def _no_gradient(x):
+    """Stand-in passed to the kernels when a target has no gradient (never called then)."""
+    return np.zeros(x.shape[0])
+
+
+class DiffusionParams(NamedTuple):
+    step_size: float
+    steps: int
+    delta: float
+    thermostat_gain: float
+    noise: float
+    hot: float
+    trigger: float
+    gradient: str  # "spsa" | "exact"
+    spsa_c: float
+    spsa_k: int
+    spsa_two_sided: bool
+    integrator: str  # "leapfrog" | "euler"
+
+    @classmethod
+    def from_settings(cls, s) -> "DiffusionParams":
+        return cls(s.step_size, s.steps, s.delta, s.thermostat_gain, s.noise, s.hot, s.trigger, s.gradient,
+                   s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator)
+
+
+class TrackedTrajectory(NamedTuple):
+    """The tracked walker's last trajectory: points, log weights, energies (U, K, H, H error)
+    and the index of the drawn point (-1 if the trajectory was abandoned)."""
+
+    positions: np.ndarray
+    log_weights: np.ndarray
+    energies: np.ndarray
+    chosen: int
+
+
+class DiffusionInfo(NamedTuple):
+    """Per-sweep diagnostics (ensemble means over walkers; counts summed)."""
+
+    mean_U: float
+    mean_K: float
+    mean_H: float
+    mean_herr: float
+    mean_abs_herr: float
+    chosen_herr: float
+    lp_evals: int
+    grad_evals: int
+    steps: int
+    triggers: int
+    abandoned: int
+    tracked: TrackedTrajectory | None
+
+
+def build_kernel(target, mass=None, tracked: int = 0):
+    """Return ``step(state, params) -> (state, DiffusionInfo)`` for ``target``.
+
+    Buffers are allocated once per (walkers, steps) shape and reused. ``mass`` is a
+    diagonal (None: unit). ``tracked`` is the walker whose trajectory is recorded (-1: none).
+    """
+    dim = target.dim
+    m = np.ones(dim) if mass is None else np.asarray(mass, dtype=np.float64)
+    if m.shape != (dim,):
+        raise ValueError(f"mass must have {dim} entries, got {m.size}")
+    inv_mass = 1.0 / m
+    sqrt_mass = np.sqrt(m)
+    lp_fn = target.log_density
+    grad_fn = target.grad_log_density if target.grad_log_density is not None else _no_gradient
+    bufs = {}
+
+    def step(state, params: DiffusionParams):
+        n = state.walkers
+        if params.gradient == "exact" and target.grad_log_density is None:
+            raise ValueError(f"target {target.name!r} has no gradient: use gradient='spsa'")
+        key = (n, params.steps)
+        if bufs.get("key") != key:
+            bufs.clear()
+            bufs["key"] = key
+            bufs["scratch"] = np.empty((n, 7, dim))
+            bufs["traj_x"] = np.empty((params.steps + 1, dim))
+            bufs["traj_logw"] = np.empty(params.steps + 1)
+            bufs["traj_energy"] = np.empty((params.steps + 1, 4))
+            bufs["fstats"] = np.empty((n, N_FSTATS))
+            bufs["icounts"] = np.empty((n, N_ICOUNTS), dtype=np.int64)
+        traj_len = np.zeros(1, dtype=np.int64)
+        icounts = bufs["icounts"]
+        icounts[:] = 0
+        fstats = bufs["fstats"]
+        diffusion_sweep(lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
+                        float(params.step_size), int(params.steps), float(params.delta), float(params.thermostat_gain),
+                        float(params.noise), float(params.hot), float(params.trigger),
+                        params.gradient == "exact", float(params.spsa_c), int(params.spsa_k), bool(params.spsa_two_sided),
+                        params.integrator == "leapfrog",
+                        tracked if tracked < n else -1, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
+                        bufs["scratch"], fstats, icounts)
+        trk = None
+        if 0 <= tracked < n:
+            L = int(traj_len[0])
+            trk = TrackedTrajectory(bufs["traj_x"][:L].copy(), bufs["traj_logw"][:L].copy(),
+                                    bufs["traj_energy"][:L].copy(), int(fstats[tracked, S_CHOSEN_T]))
+        tot = icounts.sum(axis=0)
+        means = fstats.mean(axis=0)
+        info = DiffusionInfo(
+            float(means[S_U]), float(means[S_K]), float(means[S_H]), float(means[S_HERR]), float(means[S_ABS_HERR]),
+            float(means[S_CHOSEN_HERR]), int(tot[C_EVALS]), int(tot[C_GRAD_EVALS]), int(tot[C_STEPS]),
+            int(tot[C_TRIGGERS]), int(tot[C_ABANDONED]), trk,
+        )
+        return state, info
+
+    return step

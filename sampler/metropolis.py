@@ -1,0 +1,137 @@
+"""Random-walk Metropolis on every walker, at each walker's own inverse temperature.
+
+The proposal for walker i is ``y = x_i + scale[r] * sd_comp * z`` with z ~ N(0, I), where
+``sd_comp`` is the per-dimension sd of the *complementary half* of walker i's temperature
+rung (the other half of the same rung) and ``scale[r]`` the rung's scale factor. The
+ensemble is updated half by half: while one half moves, the other (which sets the
+proposal) is fixed, so each half-update is a valid Metropolis kernel for the joint
+ensemble (as in emcee's stretch move). The scale is adapted toward the target acceptance
+only during warm-up and frozen afterwards, so detailed balance holds while recording.
+Scales that differ by orders of magnitude across dimensions (the stiff wells) are taken
+care of by ``sd_comp``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+from .rng import fill_normal, uniform
+
+__all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "Adaptation"]
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, scratch, accepted, evals, nonfinite):
+    """``n_steps`` RWM steps for each walker with ``active[i]``, targeting exp(beta[i] lp).
+
+    ``prop_sd`` is ``(walkers, dim)``; ``scratch`` is ``(walkers, dim)``. A proposal whose lp
+    is NaN is rejected and counted in ``nonfinite`` (-inf is an ordinary rejection).
+    """
+    n, d = x.shape
+    for i in nb.prange(n):
+        if not active[i]:
+            continue
+        y = scratch[i]
+        for _ in range(n_steps):
+            fill_normal(rng, i, y, prop_sd[i])
+            for j in range(d):
+                y[j] += x[i, j]
+            lpy = log_density(y)
+            evals[i] += 1
+            if math.isnan(lpy) or lpy == np.inf:
+                nonfinite[i] += 1
+                continue
+            if lpy == -np.inf:
+                continue
+            if math.log(uniform(rng, i)) < beta[i] * (lpy - lp[i]):
+                for j in range(d):
+                    x[i, j] = y[j]
+                lp[i] = lpy
+                accepted[i] += 1
+
+
+class MetropolisInfo(NamedTuple):
+    acceptance: np.ndarray  # per rung, this sweep
+    lp_evals: int
+    nonfinite: int
+    scale: np.ndarray  # per rung, after any adaptation
+
+
+class Adaptation:
+    """Per-rung log-scale Robbins-Monro adaptation toward a target acceptance."""
+
+    def __init__(self, rungs: int, dim: int, target_accept: float, scale: float | None = None):
+        self.fixed = scale is not None
+        init = scale if scale is not None else 2.38 / math.sqrt(dim)
+        self.log_scale = np.full(rungs, math.log(init))
+        self.target = target_accept
+        self.t = 0
+
+    @property
+    def scale(self) -> np.ndarray:
+        return np.exp(self.log_scale)
+
+    def update(self, acceptance: np.ndarray):
+        if self.fixed:
+            return
+        self.t += 1
+        gamma = 1.0 / (self.t ** 0.6)  # decays: converges, while early sweeps move fast
+        self.log_scale += gamma * 2.0 * (np.asarray(acceptance) - self.target)
+        np.clip(self.log_scale, -25.0, 10.0, out=self.log_scale)
+
+
+def _halves(rung: np.ndarray, rungs: int):
+    """Boolean masks (half A, half B) that split every rung in two, by position in the rung."""
+    a = np.zeros(rung.size, dtype=bool)
+    for r in range(rungs):
+        idx = np.flatnonzero(rung == r)
+        a[idx[::2]] = True
+    return a, ~a
+
+
+def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
+    """``step(state, adaptation, n_steps=1, adapt=False) -> (state, MetropolisInfo)``.
+
+    ``rung[i]`` is walker i's temperature rung and ``betas[r]`` = 1 / T_r.
+    """
+    rung = np.asarray(rung, dtype=np.int64)
+    betas = np.asarray(betas, dtype=np.float64)
+    rungs = betas.size
+    walker_beta = betas[rung]
+    half_a, half_b = _halves(rung, rungs)
+    n = rung.size
+    dim = target.dim
+    scratch = np.empty((n, dim))
+    prop_sd = np.empty((n, dim))
+
+    def proposal_sd(x, moving, fixed, scale):
+        for r in range(rungs):
+            src = fixed & (rung == r)
+            dst = moving & (rung == r)
+            if src.sum() >= 2:
+                sd = x[src].std(axis=0)
+                sd = np.maximum(sd, 1e-12 + 1e-9 * np.abs(x[src]).mean(axis=0))
+            else:
+                sd = np.ones(dim)
+            prop_sd[dst] = scale[r] * sd
+
+    def step(state, adaptation: Adaptation, n_steps: int = 1, adapt: bool = False):
+        x, lp = state.positions, state.log_density
+        accepted = np.zeros(n, dtype=np.int64)
+        evals = np.zeros(n, dtype=np.int64)
+        nonfinite = np.zeros(n, dtype=np.int64)
+        scale = adaptation.scale
+        for moving, fixed in ((half_a, half_b), (half_b, half_a)):
+            proposal_sd(x, moving, fixed, scale)
+            metropolis_sweep(target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
+                             scratch, accepted, evals, nonfinite)
+        acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
+        if adapt:
+            adaptation.update(acc)
+        return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), adaptation.scale.copy())
+
+    return step
