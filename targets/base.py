@@ -7,6 +7,7 @@ mixture components) that the diagnostics and the exact-HMC baseline use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,6 +18,10 @@ __all__ = ["Target", "TargetError", "validate"]
 
 class TargetError(ValueError):
     """A target (built-in or user file) is unusable; the message is one readable sentence."""
+
+    def __init__(self, message="", *args):
+        # One line always: user exceptions, numpy reprs (e.g. of bounds) can carry newlines.
+        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", str(message)).strip(), *args)
 
 
 @dataclass(frozen=True, eq=False)
