@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from targets import _jit
+
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
 
@@ -240,6 +242,9 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
             traj_len[0] = done + 1
 
 
+_jit.register(diffusion_sweep, _trajectory, _gradient, spsa_gradient)
+
+
 @nb.njit(cache=True)
 def _no_gradient(x):
     """Stand-in passed to the kernels when a target has no gradient (never called then)."""
@@ -327,7 +332,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
         icounts = bufs["icounts"]
         icounts[:] = 0
         fstats = bufs["fstats"]
-        diffusion_sweep(lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
+        _jit.call(diffusion_sweep, (lp_fn, grad_fn), lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
                         float(params.step_size), int(params.steps), float(params.delta), float(params.thermostat_gain),
                         float(params.noise), float(params.hot), float(params.trigger),
                         params.gradient == "exact", float(params.spsa_c), int(params.spsa_k), bool(params.spsa_two_sided),

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from targets import _jit
+
 from .rng import fill_normal, uniform
 
 __all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD"]
@@ -87,6 +89,9 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
             lp[i] = lpq
 
 
+_jit.register(hmc_sweep)
+
+
 class HMCInfo(NamedTuple):
     acceptance: float  # mean acceptance probability, this sweep
     divergences: int
@@ -122,7 +127,8 @@ def build_kernel(target, mass=None, target_accept: float = 0.8, step_size: float
         div_pos = np.zeros((n, dim))
         evals = np.zeros(n, dtype=np.int64)
         gevals = np.zeros(n, dtype=np.int64)
-        hmc_sweep(target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
+        _jit.call(hmc_sweep, (target.log_density, target.grad_log_density),
+                  target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
                   inv_mass, sqrt_mass, eps, int(n_steps), jitter, bufs["scratch"], accept_prob, divergent, div_pos,
                   evals, gevals)
         acc = float(accept_prob.mean())

@@ -70,5 +70,8 @@ def spsa_gradient_py(log_density, x, c=0.01, k=1, two_sided=False, rng_state=Non
     x = np.ascontiguousarray(x, dtype=np.float64)
     s = seed_streams(0, 1) if rng_state is None else rng_state
     g = np.empty_like(x)
-    _, ok = spsa_gradient(log_density, x, log_density(x), c, k, two_sided, s, stream, np.empty_like(x), np.empty_like(x), g)
+    from targets import _jit
+
+    _jit.call(spsa_gradient, (log_density,), log_density, x, float(log_density(x)), float(c), int(k), bool(two_sided), s,
+              stream, np.empty_like(x), np.empty_like(x), g)
     return g

@@ -66,7 +66,7 @@ def get(name: str, dim: int | None = None) -> Target:
 _counter = itertools.count()
 
 
-def _jit(fn, what: str, where: str, dim: int):
+def _compile(fn, what: str, where: str, dim: int):
     """Return a numba dispatcher for ``fn``; compile it now so errors surface on load."""
     import numba
 
@@ -77,7 +77,16 @@ def _jit(fn, what: str, where: str, dim: int):
             raise TargetError(f"{where}: {what} is not a function")
         disp = numba.njit(nogil=True)(fn)
     try:
-        disp.compile((numba.types.float64[::1],))
+        if getattr(disp, "_can_compile", True):
+            disp.compile((numba.types.float64[::1],))
+        else:  # @njit("sig") compiles nothing new: one of its signatures must take the array
+            from numba.core.registry import cpu_target
+
+            ctx = cpu_target.typing_context
+            ctx.refresh()
+            if ctx.resolve_function_type(numba.types.Dispatcher(disp), (numba.types.float64[::1],), {}) is None:
+                sigs = "; ".join("(" + ", ".join(map(str, s)) + ")" for s in disp.signatures)
+                raise TypeError(f"none of its explicit signatures ({sigs}) takes a 1-D float64 array")
     except Exception as exc:
         first = str(exc).strip().splitlines()
         first = next((ln.strip() for ln in first if ln.strip() and not ln.startswith("During")), type(exc).__name__)
@@ -125,10 +134,10 @@ def load(path: str | os.PathLike) -> Target:
     name = ns.get("name", os.path.splitext(os.path.basename(path))[0])
     if not isinstance(name, str) or not name:
         raise TargetError(f"{where}: name must be a non-empty string, got {name!r}")
-    lp = _jit(ns["log_density"], "log_density", where, dim)
+    lp = _compile(ns["log_density"], "log_density", where, dim)
     grad = ns.get("grad_log_density")
     if grad is not None:
-        grad = _jit(grad, "grad_log_density", where, dim)
+        grad = _compile(grad, "grad_log_density", where, dim)
     weights = ns.get("component_weights")
     t = Target(
         name=name,

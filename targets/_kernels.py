@@ -71,3 +71,8 @@ def mixture_grad(x, means, precisions, log_norms):
                 s += precisions[k, i, j] * (x[j] - means[k, j])
             g[i] -= r * s
     return g
+
+
+from . import _jit  # noqa: E402
+
+_jit.register(batch_log_density)
