@@ -11,4 +11,7 @@ from .ensemble import EnsembleState, init
 from .pipeline import Sampler
 from .settings import STAGES, Settings, SettingsError
 
-__all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES"]
+from . import diffusion, hmc, metropolis, tempering, trim  # noqa: E402
+
+__all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "diffusion", "hmc",
+           "metropolis", "tempering", "trim"]

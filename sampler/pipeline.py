@@ -176,6 +176,7 @@ class Sampler:
         t0 = time.perf_counter()
         rec = {"stage": self.stage, "phase": self.phase, "sweep": self.sweep_count}
         adapt = self.stage_sweep < s.warmup
+        record = self.recording or (self.phase == "diffusion" and self.stage == "diffusion")
         if self.phase == "diffusion":
             _, info = self._diffusion_step(self.state, diffusion.DiffusionParams.from_settings(s))
             self.last_tracked = info.tracked
@@ -211,13 +212,13 @@ class Sampler:
                         divergences=info.divergences)
         self.stage_sweep += 1
         self.sweep_count += 1
-        if self.recording or (self.phase == "diffusion" and self.stage == "diffusion"):
+        if record:
             self._record()
+        rec["recording"] = record
         self._advance_pipeline()
         dt = time.perf_counter() - t0
         self.wall_s += dt
         rec["wall_s"] = dt
-        rec["recording"] = self.recording
         rec["mean_lp_cold"] = float(self.state.log_density[self.rung == 0].mean())
         self.history.append(rec)
         return rec

@@ -11,7 +11,9 @@ other target with numba's null cache, under a lock, on first use.
 
 from __future__ import annotations
 
+import os
 import threading
+import traceback
 
 from numba.core.caching import NullCache
 
@@ -32,13 +34,46 @@ def cacheable(fn) -> bool:
     return mod == "targets" or mod.startswith("targets.") or mod.startswith("sampler.")
 
 
+def _from_cache_machinery(exc: BaseException) -> bool:
+    return any(f.filename.endswith(os.path.join("numba", "core", "caching.py"))
+               for f in traceback.extract_tb(exc.__traceback__))
+
+
+def _purge_indexes():
+    """Drop the kernels' cache indexes (a stale or foreign index cannot be read back)."""
+    for d in _KERNELS:
+        path = getattr(getattr(d._cache, "_cache_file", None), "_index_path", None)
+        if path and os.path.exists(path):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
 def call(kernel, functions, *args):
-    """``kernel(*args)``; the first call for non-built-in ``functions`` bypasses the disk cache."""
+    """``kernel(*args)``; the first call for non-built-in ``functions`` bypasses the disk cache.
+
+    An index written by an older version, or by a process that cached a function this one
+    cannot import, makes numba's cache raise while loading or saving; then the indexes are
+    dropped and the call is retried without the disk cache (correct, only slower once).
+    """
     if all(cacheable(f) for f in functions):
-        return kernel(*args)
+        try:
+            return kernel(*args)
+        except Exception as exc:
+            if not _from_cache_machinery(exc):
+                raise
+            with _lock:
+                _purge_indexes()
+            return _uncached(kernel, functions, args)
     key = (id(kernel),) + tuple(id(f) for f in functions)
     if key in _warm:
         return kernel(*args)
+    return _uncached(kernel, functions, args)
+
+
+def _uncached(kernel, functions, args):
+    key = (id(kernel),) + tuple(id(f) for f in functions)
     with _lock:
         saved = [(d, d._cache) for d in _KERNELS]
         for d, _ in saved:

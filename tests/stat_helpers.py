@@ -35,8 +35,9 @@ def moment_functionals(kind: str = "gaussian"):
     """Functionals f(x) -> (draws, walkers) used to compare with exact draws.
 
     ``gaussian``: means, second moments and the cross moment (mean, variance and
-    correlation); ``funnel``: v's mean and second moment, x's mean and P(|x| < 1) (x's
-    moments are too heavy-tailed for an MCSE).
+    correlation); ``ring``: radial moments and the two rotation-sensitive second moments;
+    ``funnel``: v's mean and second moment, P(x > 0) and P(|x| < 1) (x's moments are too
+    heavy-tailed for a trustworthy MCSE).
     """
     if kind == "ring":  # angular functionals mix slowly on a ring; radial ones fast
         return {
@@ -49,7 +50,7 @@ def moment_functionals(kind: str = "gaussian"):
         return {
             "mean v": lambda X: X[..., -1],
             "E v^2": lambda X: X[..., -1] ** 2,
-            "mean x": lambda X: X[..., 0],
+            "P(x>0)": lambda X: (X[..., 0] > 0.0).astype(float),
             "P(|x|<1)": lambda X: (np.abs(X[..., 0]) < 1.0).astype(float),
         }
     return {
