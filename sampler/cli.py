@@ -11,9 +11,11 @@ given on the command line. Bad input (unknown target, broken target file, a valu
 range, an unreadable preset, an unwritable output path, ...) exits with status 2 and one
 line ``mdhmc: error: ...`` on stderr; Ctrl-C exits with 130.
 
-``mdhmc serve`` runs ``python -m panel serve dashboard/app.py``; extra target files reach
-the dashboard through the environment variable ``MDHMC_TARGET_FILES`` (absolute paths
-joined with ``os.pathsep``).
+``mdhmc serve`` runs ``python -m panel serve dashboard/app.py`` (or the app file named in
+``MDHMC_DASHBOARD_APP``); extra target files are loaded once here, so that a broken one is
+refused with its `TargetError` sentence, then reach the dashboard through the environment
+variable ``MDHMC_TARGET_FILES`` (absolute paths joined with ``os.pathsep``; without
+``--target`` the variable is passed on as inherited).
 
 Heavy modules (numba, the sampler, ArviZ) are imported only by the command that needs them.
 """
@@ -142,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", metavar="FILE.npz|FILE.nc",
                    help=".npz: arrays final, draws, lp and the settings; .nc: ArviZ InferenceData (walkers as chains)")
     o.add_argument("--json", action="store_true", help="print the report as one JSON object (last line of stdout); no progress bar")
-    o.add_argument("--quiet", "-q", action="store_true", help="no progress bar or notes on stderr")
+    o.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes on stderr")
     o.add_argument("--dry-run", action="store_true",
                    help="check everything, print the resolved run as preset JSON and exit without sampling")
 
@@ -391,7 +393,7 @@ def cmd_targets(args) -> int:
 
 # ---------------------------------------------------------------------------------- run
 def _resolve_run(args):
-    """Preset + flags -> (target spec, target_dim, stage, Settings, preset path or None)."""
+    """Preset + flags -> (target spec, target_dim, stage, Settings, preset path or None, notes)."""
     from .settings import Settings, SettingsError
 
     preset, preset_path = (None, None)
@@ -648,12 +650,12 @@ def cmd_run(args) -> int:
         raise CLIError(f"target {t.name!r} has no gradient: use the setting gradient 'spsa'")
     if settings.mass is not None and len(settings.mass) != t.dim:
         raise CLIError(f"mass has {len(settings.mass)} entries but target {t.name!r} has dim {t.dim}")
-    if not quiet:
+    if not args.quiet:
         for note in notes:
             print(f"mdhmc: note: {note}", file=sys.stderr)
     preset_text = _preset_json(settings, target_spec, stage, target_dim, name=f"mdhmc run ({t.name}, {stage})")
     if args.dry_run:
-        print(preset_text)
+        print(json.dumps(json.loads(preset_text)) if args.json else preset_text)
         return 0
 
     from .pipeline import Sampler
