@@ -32,7 +32,9 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from targets import _jit
+from numba import types
+
+from targets._jit import GRADIENT, LOG_DENSITY
 
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
@@ -220,7 +222,14 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     return steps_done
 
 
-@nb.njit(nogil=True, cache=True, parallel=True)
+_F8, _I8, _B1 = types.float64, types.int64, types.boolean
+_V1, _M2, _M3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+
+
+@nb.njit(types.void(LOG_DENSITY, GRADIENT, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
+                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _B1, _F8, _I8, _B1, _B1,
+                    _I8, _M2, _V1, _M2, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
+         nogil=True, cache=True, parallel=True)
 def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass,
                     step_size, n_steps, delta, gain, noise, hot, trigger,
                     exact, c, k, two_sided, leapfrog,
@@ -242,11 +251,8 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
             traj_len[0] = done + 1
 
 
-_jit.register(diffusion_sweep, _trajectory, _gradient, spsa_gradient)
-
-
 @nb.njit(cache=True)
-def _no_gradient(x):
+def _no_gradient(x):  # noqa: D401
     """Stand-in passed to the kernels when a target has no gradient (never called then)."""
     return np.zeros(x.shape[0])
 
@@ -332,12 +338,12 @@ def build_kernel(target, mass=None, tracked: int = 0):
         icounts = bufs["icounts"]
         icounts[:] = 0
         fstats = bufs["fstats"]
-        _jit.call(diffusion_sweep, (lp_fn, grad_fn), lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
+        diffusion_sweep(lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
                         float(params.step_size), int(params.steps), float(params.delta), float(params.thermostat_gain),
                         float(params.noise), float(params.hot), float(params.trigger),
                         params.gradient == "exact", float(params.spsa_c), int(params.spsa_k), bool(params.spsa_two_sided),
                         params.integrator == "leapfrog",
-                        tracked if tracked < n else -1, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
+                        int(tracked) if tracked < n else -1, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
                         bufs["scratch"], fstats, icounts)
         trk = None
         if 0 <= tracked < n:

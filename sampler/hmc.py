@@ -16,7 +16,9 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from targets import _jit
+from numba import types
+
+from targets._jit import GRADIENT, LOG_DENSITY
 
 from .rng import fill_normal, uniform
 
@@ -25,7 +27,11 @@ __all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD"]
 DIVERGENCE_THRESHOLD = 1000.0
 
 
-@nb.njit(nogil=True, cache=True, parallel=True)
+@nb.njit(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
+                    types.float64[::1], types.float64[::1], types.float64[::1], types.int64, types.float64,
+                    types.float64[:, :, ::1], types.float64[::1], types.int64[::1], types.float64[:, ::1],
+                    types.int64[::1], types.int64[::1]),
+         nogil=True, cache=True, parallel=True)
 def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, jitter,
               scratch, accept_prob, divergent, div_pos, evals, grad_evals):
     """One HMC transition per walker. ``step_size`` is per walker; ``scratch`` is (walkers, 3, dim).
@@ -89,9 +95,6 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
             lp[i] = lpq
 
 
-_jit.register(hmc_sweep)
-
-
 class HMCInfo(NamedTuple):
     acceptance: float  # mean acceptance probability, this sweep
     divergences: int
@@ -127,8 +130,7 @@ def build_kernel(target, mass=None, target_accept: float = 0.8, step_size: float
         div_pos = np.zeros((n, dim))
         evals = np.zeros(n, dtype=np.int64)
         gevals = np.zeros(n, dtype=np.int64)
-        _jit.call(hmc_sweep, (target.log_density, target.grad_log_density),
-                  target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
+        hmc_sweep(target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
                   inv_mass, sqrt_mass, eps, int(n_steps), jitter, bufs["scratch"], accept_prob, divergent, div_pos,
                   evals, gevals)
         acc = float(accept_prob.mean())

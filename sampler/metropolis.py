@@ -19,14 +19,19 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from targets import _jit
+from numba import types
+
+from targets._jit import LOG_DENSITY
 
 from .rng import fill_normal, uniform
 
 __all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "Adaptation"]
 
 
-@nb.njit(nogil=True, cache=True, parallel=True)
+@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
+                    types.float64[:, ::1], types.boolean[::1], types.int64, types.float64[:, ::1], types.int64[::1],
+                    types.int64[::1], types.int64[::1]),
+         nogil=True, cache=True, parallel=True)
 def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, scratch, accepted, evals, nonfinite):
     """``n_steps`` RWM steps for each walker with ``active[i]``, targeting exp(beta[i] lp).
 
@@ -54,9 +59,6 @@ def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, sc
                     x[i, j] = y[j]
                 lp[i] = lpy
                 accepted[i] += 1
-
-
-_jit.register(metropolis_sweep)
 
 
 class MetropolisInfo(NamedTuple):
@@ -132,7 +134,7 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
         scale = adaptation.scale
         for moving, fixed in ((half_a, half_b), (half_b, half_a)):
             proposal_sd(x, moving, fixed, scale)
-            _jit.call(metropolis_sweep, (target.log_density,), target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
+            metropolis_sweep(target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
                              scratch, accepted, evals, nonfinite)
         acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
         if adapt:

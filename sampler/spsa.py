@@ -19,12 +19,18 @@ import math
 import numba as nb
 import numpy as np
 
+from numba import types
+
+from targets._jit import LOG_DENSITY
+
 from .rng import next_u64
 
 __all__ = ["spsa_gradient", "spsa_gradient_py"]
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(types.Tuple((types.int64, types.boolean))(
+    LOG_DENSITY, types.float64[::1], types.float64, types.float64, types.int64, types.boolean, types.uint64[:, ::1],
+    types.int64, types.float64[::1], types.float64[::1], types.float64[::1]), nogil=True, cache=True)
 def spsa_gradient(log_density, x, lpx, c, k, two_sided, s, i, delta, xp, g):
     """Write an SPSA estimate of grad lp(x) into ``g``; return (evaluations, finite).
 
@@ -70,8 +76,6 @@ def spsa_gradient_py(log_density, x, c=0.01, k=1, two_sided=False, rng_state=Non
     x = np.ascontiguousarray(x, dtype=np.float64)
     s = seed_streams(0, 1) if rng_state is None else rng_state
     g = np.empty_like(x)
-    from targets import _jit
-
-    _jit.call(spsa_gradient, (log_density,), log_density, x, float(log_density(x)), float(c), int(k), bool(two_sided), s,
-              stream, np.empty_like(x), np.empty_like(x), g)
+    spsa_gradient(log_density, x, float(log_density(x)), float(c), int(k), bool(two_sided), s, int(stream),
+                  np.empty_like(x), np.empty_like(x), g)
     return g

@@ -66,35 +66,48 @@ def get(name: str, dim: int | None = None) -> Target:
 _counter = itertools.count()
 
 
-def _compile(fn, what: str, where: str, dim: int):
-    """Return a numba dispatcher for ``fn``; compile it now so errors surface on load."""
+def _type_name(t) -> str:
     import numba
 
-    if isinstance(fn, numba.core.registry.CPUDispatcher):
-        disp = fn
-    else:
-        if not callable(fn):
-            raise TargetError(f"{where}: {what} is not a function")
-        disp = numba.njit(nogil=True)(fn)
-    try:
-        if getattr(disp, "_can_compile", True):
-            disp.compile((numba.types.float64[::1],))
-        else:  # @njit("sig") compiles nothing new: one of its signatures must take the array
-            from numba.core.registry import cpu_target
+    if isinstance(t, numba.types.Array):
+        return f"a {t.ndim}-D ndarray ({t})"
+    if isinstance(t, numba.types.BaseTuple):
+        return f"a tuple ({t})"
+    return str(t)
 
-            ctx = cpu_target.typing_context
-            ctx.refresh()
-            if ctx.resolve_function_type(numba.types.Dispatcher(disp), (numba.types.float64[::1],), {}) is None:
-                sigs = "; ".join("(" + ", ".join(map(str, s)) + ")" for s in disp.signatures)
-                raise TypeError(f"none of its explicit signatures ({sigs}) takes a 1-D float64 array")
+
+def _compile(fn, what: str, where: str, dim: int):
+    """Compile ``fn`` (plain Python or an ``@njit`` function) now, with the fixed signature
+    the kernels call it through (`targets._jit`), so errors surface on load."""
+    import numba
+
+    from ._jit import GRAD_SIGNATURE, LP_SIGNATURE
+
+    py_func = getattr(fn, "py_func", fn)
+    if not callable(py_func):
+        raise TargetError(f"{where}: {what} is not a function")
+    sig = LP_SIGNATURE if what == "log_density" else GRAD_SIGNATURE
+    try:
+        # infer the natural return type first, to say clearly what is wrong with it
+        probe = numba.njit(nogil=True)(py_func)
+        arg = (numba.types.float64[::1],)
+        probe.compile(arg)
+        ret = probe.overloads[arg].signature.return_type
+        if ret != numba.types.none:  # none: it always raises; validation will say what
+            if what == "log_density" and not isinstance(ret, numba.types.Number):
+                raise TargetError(f"{where}: log_density must return a float, it returns {_type_name(ret)}")
+            if what != "log_density" and not (isinstance(ret, numba.types.Array) and ret.ndim == 1):
+                raise TargetError(f"{where}: {what} must return a 1-D float array, it returns {_type_name(ret)}")
+        return numba.njit(sig, nogil=True)(py_func)
+    except TargetError:
+        raise
     except Exception as exc:
         first = str(exc).strip().splitlines()
         first = next((ln.strip() for ln in first if ln.strip() and not ln.startswith("During")), type(exc).__name__)
         raise TargetError(
-            f"{where}: {what} could not be compiled by numba ({type(exc).__name__}: {first}); "
+            f"{where}: {what} could not be compiled by numba as {sig} ({type(exc).__name__}: {first}); "
             "use numpy/math on float arrays only"
         ) from None
-    return disp
 
 
 def load(path: str | os.PathLike) -> Target:

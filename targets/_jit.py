@@ -1,28 +1,23 @@
-"""Kernels that take a target's functions as arguments are compiled in memory only.
+"""Numba types of a target's functions, so that kernels compile once for every target.
 
-The kernels receive the log density as a first-class function argument, so numba
-specialises them per target. Measured with numba 0.68: such specialisations never hit
-numba's disk cache in a new process (the argument's type name embeds the function's
-address), yet every process appends a new entry to the cache index, which then grows
-without bound; and an entry for a function whose module another process cannot import
-(a user's target file, a test module) makes reading that index fail for every target.
-So `register` switches those kernels to numba's null cache. The helpers they call that
-do not depend on the target (random numbers, kinetic energy) stay disk-cached.
+The kernels take the log density (and gradient) as *first-class functions* of a fixed
+signature (`LOG_DENSITY`, `GRADIENT`) rather than as dispatcher-typed arguments. A
+dispatcher-typed argument makes numba specialise every kernel per target, and such
+specialisations are never found in numba's disk cache by a new process (the type name
+embeds the function's address) while each process appends another entry to the cache
+index; an entry for a function whose module another process cannot import (a user's
+target file, a test module) even breaks reading the index. With function types, each
+kernel is compiled once, cached on disk, and called through a function pointer (a few
+nanoseconds per log-density call; see benchmarks/core_speed.py).
 """
 
 from __future__ import annotations
 
-from numba.core.caching import NullCache
+from numba import types
 
-__all__ = ["register", "call"]
+__all__ = ["LOG_DENSITY", "GRADIENT", "LP_SIGNATURE", "GRAD_SIGNATURE"]
 
-
-def register(*dispatchers):
-    """Compile these dispatchers in memory only (see the module docstring)."""
-    for d in dispatchers:
-        d._cache = NullCache()
-
-
-def call(kernel, functions, *args):
-    """``kernel(*args)``; ``functions`` names the target functions it is specialised on."""
-    return kernel(*args)
+LP_SIGNATURE = types.float64(types.float64[::1])
+GRAD_SIGNATURE = types.float64[::1](types.float64[::1])
+LOG_DENSITY = types.FunctionType(LP_SIGNATURE)
+GRADIENT = types.FunctionType(GRAD_SIGNATURE)

@@ -4,9 +4,12 @@ import math
 
 import numba as nb
 import numpy as np
+from numba import types
+
+from ._jit import LOG_DENSITY
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1]), cache=True, nogil=True)
 def batch_log_density(log_density, X, out):
     """out[i] = log_density(X[i]) (non-finite values passed through)."""
     for i in range(X.shape[0]):
@@ -72,7 +75,3 @@ def mixture_grad(x, means, precisions, log_norms):
             g[i] -= r * s
     return g
 
-
-from . import _jit  # noqa: E402
-
-_jit.register(batch_log_density)

@@ -17,7 +17,7 @@ from sampler.ensemble import init
 from sampler.rng import seed_streams
 from sampler.spsa import spsa_gradient
 from sampler_models import correlated_gaussian, iso_gaussian, nan_region
-from targets import Target, _jit
+from targets import Target
 
 Z = 3.89
 
@@ -44,7 +44,7 @@ def spsa_estimates(lp, x, n, c, k, two_sided, seed=0):
     scratch = np.empty((2, x.size))
     lpx = lp(x)
     for i in range(n):
-        _jit.call(spsa_gradient, (lp,), lp, x, lpx, c, k, two_sided, rng, i, scratch[0], scratch[1], out[i])
+        spsa_gradient(lp, x, lpx, float(c), int(k), bool(two_sided), rng, i, scratch[0], scratch[1], out[i])
     return out
 
 
