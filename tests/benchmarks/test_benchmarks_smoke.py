@@ -1,0 +1,130 @@
+"""Smoke tests of the side-by-side benchmarks (so the on-demand scripts cannot rot).
+
+Needs the ``bench`` extra (emcee, jax, blackjax, matplotlib); skipped without it. The
+whole module takes ~30-60 s, most of it JAX and numba compiling NUTS and the kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:  # `benchmarks` is not an installed package: it lives in the repo root
+    sys.path.insert(0, ROOT)
+
+for _mod in ("emcee", "jax", "blackjax", "matplotlib"):
+    pytest.importorskip(_mod)
+
+import targets  # noqa: E402
+from benchmarks import accuracy, compare, jax_targets, methods  # noqa: E402
+
+TWIN_CASES = [("scorpio", 2), ("multimodal", 2), ("funnel", 2), ("funnel", 10), ("stiff-wells", 100),
+              ("stiff-wells", 1000)]
+
+
+def _points(t, rng, n=40):
+    """Exact draws, dispersed starts (the tails the samplers start from) and the origin."""
+    from sampler.ensemble import dispersed_starts
+
+    X = [t.sample_exact(n, rng), dispersed_starts(t, n, rng), np.zeros((1, t.dim))]
+    return np.ascontiguousarray(np.concatenate(X), dtype=np.float64)
+
+
+@pytest.mark.parametrize("name,dim", TWIN_CASES)
+def test_jax_twin_equals_numba_log_density(name, dim):
+    import jax
+
+    t = targets.get(name, dim if name in ("funnel", "stiff-wells") else None)
+    X = _points(t, np.random.default_rng(dim))
+    want = t.log_density_batch(X)
+    got = np.asarray(jax.jit(jax.vmap(jax_targets.log_density(name, dim)))(X))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-9)
+
+
+def test_jax_twin_gradient_equals_numba_gradient():
+    import jax
+
+    for name, dim in (("scorpio", 2), ("funnel", 10), ("stiff-wells", 100)):
+        t = targets.get(name, dim if name != "scorpio" else None)
+        X = t.sample_exact(5, np.random.default_rng(1))
+        g = jax.vmap(jax.grad(jax_targets.log_density(name, dim)))(X)
+        want = np.array([t.grad_log_density(np.ascontiguousarray(x)) for x in X])
+        np.testing.assert_allclose(np.asarray(g), want, rtol=1e-8, atol=1e-8)
+
+
+def test_fast_metrics_equal_reference_implementations():
+    from scipy import stats
+
+    from sampler.diagnostics import sliced_w1
+
+    ref = accuracy.reference("scorpio")
+    X = ref.target.sample_exact(900, np.random.default_rng(5)) * 1.1
+    assert ref.metrics(X)["w1"] == pytest.approx(sliced_w1(X, ref.exact), rel=1e-9)
+    fref = accuracy.reference("funnel-2")
+    Y = fref.target.sample_exact(700, np.random.default_rng(6)) + 0.2
+    m = fref.metrics(Y)
+    assert m["ks_v"] == pytest.approx(stats.ks_2samp(Y[:, -1], fref.exact[:, -1]).statistic, abs=1e-12)
+    assert m["ks_x"] == pytest.approx(stats.ks_2samp(Y[:, 0], fref.exact[:, 0]).statistic, abs=1e-12)
+    wref = accuracy.reference("stiff-wells-100")
+    exact = wref.metrics(wref.target.sample_exact(4000, np.random.default_rng(7)))
+    assert exact["ok"] and exact["z_max"] < 0.1
+
+
+def test_time_to_accuracy_needs_the_criterion_to_hold_to_the_end():
+    def run(oks, phases=None):
+        phases = phases or ["sampling"] * len(oks)
+        return {"checkpoints": [{"wall_s": float(i + 1), "phase": p, "metrics": {"ok": ok}}
+                                for i, (ok, p) in enumerate(zip(oks, phases))]}
+
+    assert compare.time_to_accuracy(run([False, True, False, True, True])) == (2.0, 4.0)
+    assert compare.time_to_accuracy(run([True, True, False])) == (1.0, math.inf)
+    assert compare.time_to_accuracy(run([True, True, True], ["warmup", "sampling", "sampling"])) == (2.0, 2.0)
+
+
+def test_write_page_keeps_hand_written_text(tmp_path):
+    page = tmp_path / "R.md"
+    page.write_text(f"# Title\n\nverdict\n\n{compare.BEGIN}\nold\n{compare.END}\n\nappendix\n")
+    compare.write_page(str(page), "new table")
+    text = page.read_text()
+    assert "verdict" in text and "appendix" in text and "new table" in text and "old" not in text
+
+
+def test_compare_smoke_runs_every_method_on_two_targets(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    res = compare.main(["--smoke", "--out", str(out), "--assets", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    assert set(res["cases"]) == {"scorpio", "funnel-2"}
+    for key, e in res["cases"].items():
+        assert {r["method"] for r in e["runs"]} == set(methods.METHODS)
+        for r in e["runs"]:
+            cps = r["checkpoints"]
+            assert cps, (key, r["method"])
+            assert all(b["wall_s"] >= a["wall_s"] for a, b in zip(cps, cps[1:]))
+            last = cps[-1]
+            assert last["lp_evals"] > 0
+            assert last["metrics"]["n"] > 0
+            assert math.isfinite(last["metrics"]["z_max"])
+            if r["method"] in ("hmc", "nuts"):
+                assert last["grad_evals"] > 0 and last["divergences"] >= 0
+            if r["method"] in ("mdhmc", "metropolis", "emcee"):
+                assert last["grad_evals"] == 0
+        assert (tmp_path / f"bench_{key}.png").stat().st_size > 10_000
+    assert res["cases"]["scorpio"]["cold"]["emcee"]["jit_s"] >= 0  # measured in a fresh process
+    text = out.read_text()
+    for label in methods.LABELS.values():
+        assert label in text
+    assert "bench_scorpio.png" in text
+    assert json.loads((tmp_path / "r.json").read_text().replace("Infinity", "1e999"))["smoke"] is True
+
+
+def test_methods_run_reports_draws_and_counts():
+    ref = accuracy.reference("funnel-2")
+    r = methods.run("metropolis", "funnel-2", seed=3, budget_s=0.3, evaluate=ref.metrics, smoke=True)
+    assert r.final.draws is not None and r.final.draws.shape[1] == 2
+    assert r.info["walkers"] == methods.SMOKE["walkers"]
