@@ -171,7 +171,20 @@ class Sampler:
         return self.phase in ("metropolis", "tempering", "hmc") and self.stage_sweep >= self.settings.warmup
 
     def sweep(self) -> dict:
-        """Advance one sweep of the current phase; return that sweep's info record (a flat dict)."""
+        """Advance one sweep of the current phase; return that sweep's info record (a flat dict).
+
+        An exception raised by the target's log density propagates as itself (numba's
+        parallel kernels wrap it in a SystemError; the original is unwrapped here).
+        """
+        try:
+            return self._sweep()
+        except SystemError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if cause is not None and not isinstance(cause, SystemError):
+                raise cause from None
+            raise
+
+    def _sweep(self) -> dict:
         s = self.settings
         t0 = time.perf_counter()
         rec = {"stage": self.stage, "phase": self.phase, "sweep": self.sweep_count}
