@@ -34,6 +34,7 @@ __all__ = ["create_app", "FRAME_MS"]
 log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
+ONLOAD_GRACE_S = float(os.environ.get("MDHMC_ONLOAD_GRACE_S", "20"))  # see tick()
 TITLE = "mdhmc · momentum-diffusion HMC, live"
 
 _CSS = """
@@ -380,8 +381,9 @@ def create_app(session_kwargs: dict | None = None):
             # 10 s without onload starts anyway. A plain GET of the page (no browser) never does.
             if live:
                 ready["live_since"] = ready["live_since"] or time.monotonic()
-                if time.monotonic() - ready["live_since"] > 10:
-                    log.warning("mdhmc: session %s: no onload after 10 s; starting anyway", session.id)
+                if time.monotonic() - ready["live_since"] > ONLOAD_GRACE_S:
+                    print(f"mdhmc: session {session.id}: no onload {ONLOAD_GRACE_S:.0f} s after connecting; "
+                          "starting anyway", flush=True)
                     loaded()
             return
         # no browser, no sweeps: between a page closing and the server dropping its session
@@ -476,7 +478,12 @@ def create_app(session_kwargs: dict | None = None):
         error_box.show(html.escape(f"Could not start: {type(exc).__name__}: {exc}"))
     callbacks.append(pn.state.add_periodic_callback(tick, period=FRAME_MS, start=True))
 
+    t_created = time.monotonic()
+
     def loaded():
+        if os.environ.get("MDHMC_DEBUG_FRAMES"):
+            print(f"mdhmc debug: session {session.id} loaded {time.monotonic() - t_created:.1f} s after creation, "
+                  f"connected for {time.monotonic() - (ready['live_since'] or time.monotonic()):.1f} s", flush=True)
         ready["loaded"] = True
         if session.running or session_closed:
             return

@@ -609,6 +609,10 @@ class Session(param.Parameterized):
     def _settings_to_samplers(self, reset: bool):
         try:
             settings = self.settings()
+            if settings.rungs > 1 and settings.walkers < 2 * settings.rungs:
+                # Sampler.update would store the settings before its kernels refuse them
+                raise SettingsError(f"{settings.rungs} temperature rungs need at least {2 * settings.rungs} "
+                                    f"walkers, got {settings.walkers}")
         except SettingsError as exc:
             self._set_error(_error_text(exc, "setting refused"), pause=False)
             return

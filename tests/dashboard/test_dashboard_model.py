@@ -75,6 +75,15 @@ def test_walkers_and_seed_reset(session):
     assert session.sampler.settings.seed == 7 and session.sampler.sweep_count == 1
 
 
+def test_an_impossible_setting_is_refused_and_the_sampler_keeps_its_own(session):
+    session.advance(1)
+    session.param.update(walkers=6, rungs=8)
+    session.advance(1)
+    snap = session.take_snapshot()
+    assert "need at least 16 walkers" in snap["error"] and not snap["paused_by_error"]
+    assert session.sampler.settings.rungs == 2 and session.sampler.settings.walkers == 200
+
+
 def test_reset_restores_the_dispersed_start(session):
     start = Sampler(catalog.get_target("scorpio"), session.settings(), stage="metropolis").state.positions
     session.advance(4)
