@@ -51,7 +51,7 @@ COUNTERS = """() => {
   requestAnimationFrame(loop);
 }"""
 
-LATENCY = """() => {
+LATENCY = r"""() => {
   window.__lat = []; window.__cur = null; window.__t0 = null;
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); window.__from = window.__cur; }, true);
   const strip = Bokeh.documents[0].get_model_by_name('mdhmc-strip');
