@@ -124,40 +124,26 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     while t < n_steps and not abandoned:
         t += 1
         h_before = h
+        # leapfrog: half kick, drift, half kick; semi-implicit Euler: full kick, drift
+        kick = 0.5 * step_size if leapfrog else step_size
+        for j in range(d):
+            p[j] += kick * g[j]
+        for j in range(d):
+            cur[j] += step_size * inv_mass[j] * p[j]
+        lp_cur = log_density(cur)
+        evals += 1
+        if not math.isfinite(lp_cur):
+            abandoned = True
+            break
+        ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+        evals += ev
+        gevals += gev
+        if not ok:
+            abandoned = True
+            break
         if leapfrog:
             for j in range(d):
                 p[j] += 0.5 * step_size * g[j]
-            for j in range(d):
-                cur[j] += step_size * inv_mass[j] * p[j]
-            lp_cur = log_density(cur)
-            evals += 1
-            if not math.isfinite(lp_cur):
-                abandoned = True
-                break
-            ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
-            evals += ev
-            gevals += gev
-            if not ok:
-                abandoned = True
-                break
-            for j in range(d):
-                p[j] += 0.5 * step_size * g[j]
-        else:
-            for j in range(d):
-                p[j] += step_size * g[j]
-            for j in range(d):
-                cur[j] += step_size * inv_mass[j] * p[j]
-            lp_cur = log_density(cur)
-            evals += 1
-            if not math.isfinite(lp_cur):
-                abandoned = True
-                break
-            ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
-            evals += ev
-            gevals += gev
-            if not ok:
-                abandoned = True
-                break
         kin = _kinetic(p, inv_mass)
         h = -lp_cur + kin
         if abs(h - h_before) > trigger:
