@@ -52,7 +52,7 @@ class Case:
     note: str = ""
 
     def get_target(self):
-        import targets
+        from mdhmc import targets
 
         return targets.get(self.target, self.dim if self.target in ("funnel", "stiff-wells") else None)
 
@@ -157,7 +157,7 @@ class Reference:
         if c.kind == "mixture":
             self.dirs = _directions(t.dim)
             self.exact_proj_sorted = np.sort(self.exact @ self.dirs.T, axis=0).T.copy()
-            from sampler.diagnostics import mass_fractions
+            from mdhmc.sampler.diagnostics import mass_fractions
 
             self.exact_mass = mass_fractions(t, self.exact)
         if c.kind == "funnel":
@@ -166,11 +166,11 @@ class Reference:
     def _moments(self):
         t, c = self.target, self.case
         if c.kind == "wells":
-            from targets.builtin import wells
+            from mdhmc.targets.builtin import wells
 
             return wells(t.dim)
         if c.kind == "funnel":
-            from targets.builtin import FUNNEL_V_SD
+            from mdhmc.targets.builtin import FUNNEL_V_SD
 
             # x_i | v ~ N(0, e^v): Var x_i = E e^v = exp(sd_v^2 / 2)
             sd = np.full(t.dim, math.exp(FUNNEL_V_SD**2 / 4.0))
@@ -203,7 +203,7 @@ class Reference:
         else:
             out["log_sd_max"] = float(lsd.max())
         if c.kind == "mixture":
-            from sampler.diagnostics import mass_fractions
+            from mdhmc.sampler.diagnostics import mass_fractions
 
             out["w1"] = sliced_w1_sorted(X, self.exact_proj_sorted, self.dirs)
             mf = mass_fractions(self.target, X)

@@ -22,15 +22,15 @@ import time
 import numba
 import numpy as np
 
-import targets
-from sampler import Settings, diffusion
-from sampler.ensemble import init
+from mdhmc import targets
+from mdhmc.sampler import Settings, diffusion
+from mdhmc.sampler.ensemble import init
 
 COMPILE_SNIPPET = r"""
 import time, json, sys
 t0 = time.perf_counter()
-import targets
-from sampler import Sampler, Settings
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings
 t = targets.get(sys.argv[1])
 t1 = time.perf_counter()
 s = Sampler(t, Settings(walkers=8, steps=4, diffusion_sweeps=1, sweeps=2, warmup=1))

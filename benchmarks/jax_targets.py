@@ -39,19 +39,19 @@ def _mixture(mix):
 
 
 def scorpio(dim=2):
-    from targets.builtin import SCORPIO
+    from mdhmc.targets.builtin import SCORPIO
 
     return _mixture(SCORPIO)
 
 
 def multimodal(dim=2):
-    from targets.builtin import MULTIMODAL
+    from mdhmc.targets.builtin import MULTIMODAL
 
     return _mixture(MULTIMODAL)
 
 
 def funnel(dim=2):
-    from targets.builtin import FUNNEL_V_SD
+    from mdhmc.targets.builtin import FUNNEL_V_SD
 
     def lp(x):
         v = x[-1]
@@ -61,7 +61,7 @@ def funnel(dim=2):
 
 
 def stiff_wells(dim=100):
-    from targets.builtin import wells
+    from mdhmc.targets.builtin import wells
 
     mu, sd = (jnp.asarray(a) for a in wells(dim))
 

@@ -198,7 +198,7 @@ class _SweepBuffer:
 # --------------------------------------------------------------------------------------
 def mdhmc_settings(method: str, c: Case, seed: int, smoke: bool = False):
     """The `Settings` a benchmark run of ``method`` ("mdhmc", "hmc", "metropolis") uses."""
-    from sampler import Settings
+    from mdhmc.sampler import Settings
 
     changes = dict(MDHMC_CHANGES.get(c.key, {})) if method == "mdhmc" else {}
     if smoke:
@@ -207,7 +207,7 @@ def mdhmc_settings(method: str, c: Case, seed: int, smoke: bool = False):
 
 
 def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
-    from sampler import Sampler
+    from mdhmc.sampler import Sampler
 
     s = mdhmc_settings(method, c, seed, smoke)
     sampler = Sampler(target, s, stage=_STAGE[method], tracked=-1, max_recorded_values=MAX_RECORDED_VALUES)
@@ -238,7 +238,7 @@ def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
 
 
 def _prepare_mdhmc(method, target):
-    from sampler import Sampler, Settings
+    from mdhmc.sampler import Sampler, Settings
 
     s = Settings(walkers=8, diffusion_sweeps=1, steps=2, sweeps=40, warmup=2, seed=1)
     sampler = Sampler(target, s, stage=_STAGE[method], tracked=-1)
@@ -257,7 +257,7 @@ def emcee_walkers(dim: int) -> int:
 def _run_emcee(c, target, seed, cp: _Checkpointer, smoke):
     import emcee
 
-    from sampler.ensemble import dispersed_starts
+    from mdhmc.sampler.ensemble import dispersed_starts
 
     n = emcee_walkers(target.dim)
     rng = np.random.default_rng(seed)
@@ -336,7 +336,7 @@ def _nuts_functions(c: Case, n_warmup: int, chunk: int):
 def _run_nuts(c, target, seed, cp: _Checkpointer, smoke):
     import jax
 
-    from sampler.ensemble import dispersed_starts
+    from mdhmc.sampler.ensemble import dispersed_starts
 
     n_warmup = SMOKE["nuts_warmup"] if smoke else NUTS_WARMUP
     chunk = SMOKE["nuts_chunk"] if smoke else _nuts_chunk(c)
@@ -430,12 +430,12 @@ def _jit_main(method: str, key: str, smoke: bool) -> dict:
     # only what a user of this method imports: mdhmc (its kernels compile at import), or
     # emcee + the targets (numba log densities), or jax + blackjax + the JAX twins
     if method in _STAGE:
-        import sampler  # noqa: F401
-        import targets  # noqa: F401
+        from mdhmc import sampler  # noqa: F401
+        from mdhmc import targets  # noqa: F401
     elif method == "emcee":
         import emcee  # noqa: F401
 
-        import targets  # noqa: F401
+        from mdhmc import targets  # noqa: F401
     elif method == "nuts":
         import blackjax  # noqa: F401
         import jax  # noqa: F401

@@ -24,10 +24,10 @@ numba.config.THREADING_LAYER = "threadsafe"  # before the first parallel kernel 
 import panel as pn  # noqa: E402
 from bokeh.models import Div, InlineStyleSheet  # noqa: E402
 
-from dashboard import catalog, texts, warmup  # noqa: E402
-from dashboard.model import STAGE_CHOICES, URL_PARAMS, Session, live_sessions, sessions_in_memory  # noqa: E402
-from dashboard.views import STRIP_CSS, Views, strip_html  # noqa: E402
-from sampler import presets as presets_mod  # noqa: E402
+from mdhmc.dashboard import catalog, texts, warmup  # noqa: E402
+from mdhmc.dashboard.model import STAGE_CHOICES, URL_PARAMS, Session, live_sessions, sessions_in_memory  # noqa: E402
+from mdhmc.dashboard.views import STRIP_CSS, Views, strip_html  # noqa: E402
+from mdhmc.sampler import presets as presets_mod  # noqa: E402
 
 __all__ = ["create_app", "FRAME_MS"]
 
@@ -216,7 +216,7 @@ def create_app(session_kwargs: dict | None = None):
 
     step_size_w = P("step_size", format="0.000")
     delta_w = P("delta")
-    gain_w = P("thermostat_gain")
+    gain_w = P("viscosity_gain")
     t_hot_w = P("t_hot")
     noise_w = P("noise")
     hot_w = P("hot")
@@ -499,6 +499,6 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
     # `panel serve dashboard/app.py` runs this file as a fresh script per session and clears
     # its globals when the session ends; the session's callbacks must outlive that, so they
     # come from the imported (persistent) module.
-    from dashboard.app import TITLE as _TITLE, create_app as _create_app
+    from mdhmc.dashboard.app import TITLE as _TITLE, create_app as _create_app
 
     _create_app().servable(title=_TITLE)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import targets
+from mdhmc import targets
 
 __all__ = ["ENV_VAR", "TargetEntry", "catalog", "target_names", "load_errors", "get_target", "dims_for",
            "exact_draws", "density_image", "coord_names", "reload"]

@@ -41,10 +41,10 @@ import weakref
 import numpy as np
 import param
 
-from sampler import Sampler, Settings
-from sampler import diagnostics as diag
-from sampler import presets as presets_mod
-from sampler.settings import SettingsError
+from mdhmc.sampler import Sampler, Settings
+from mdhmc.sampler import diagnostics as diag
+from mdhmc.sampler import presets as presets_mod
+from mdhmc.sampler.settings import SettingsError
 
 from . import catalog
 
@@ -54,7 +54,7 @@ __all__ = ["Session", "STAGE_CHOICES", "SETTING_PARAMS", "URL_PARAMS", "live_ses
 STAGE_CHOICES = ("pipeline", "diffusion", "metropolis", "tempering", "hmc", "side-by-side")
 
 #: session parameters that are `Settings` fields of the same name
-SETTING_PARAMS = ("step_size", "delta", "thermostat_gain", "t_hot", "noise", "hot", "trigger", "steps", "walkers",
+SETTING_PARAMS = ("step_size", "delta", "viscosity_gain", "t_hot", "noise", "hot", "trigger", "steps", "walkers",
                   "rungs", "naive_swap", "seed", "diffusion_sweeps", "warmup", "gradient", "swaps_per_walker",
                   "trim_sds")
 
@@ -154,7 +154,7 @@ class Session(param.Parameterized):
     step_size = Number(default=0.05, bounds=(1e-5, 100.0), softbounds=(0.001, 0.3), step=0.001,
                              label="Step size")
     delta = Number(default=1.0, bounds=(1e-6, 1e6), softbounds=(0.05, 5.0), step=0.05, label="Delta")
-    thermostat_gain = Number(default=1.0, bounds=(0.0, 1e6), softbounds=(0.0, 10.0), step=0.1,
+    viscosity_gain = Number(default=1.0, bounds=(0.0, 1e6), softbounds=(0.0, 10.0), step=0.1,
                                    label="Viscosity gain")
     t_hot = Number(default=3.5, bounds=(1.0, 1e6), softbounds=(1.0, 20.0), step=0.1, label="Temperature")
     noise = Number(default=0.3, bounds=(0.0, 1e3), softbounds=(0.0, 3.0), step=0.05, label="Noise")
@@ -928,7 +928,7 @@ class Session(param.Parameterized):
     def _applied(self) -> dict:
         s = self.sampler
         st = s.settings
-        return {"step_size": st.step_size, "delta": st.delta, "thermostat_gain": st.thermostat_gain,
+        return {"step_size": st.step_size, "delta": st.delta, "viscosity_gain": st.viscosity_gain,
                 "t_hot": st.t_hot, "noise": st.noise, "hot": st.hot, "trigger": st.trigger, "steps": st.steps,
                 "walkers": st.walkers, "rungs": st.rungs, "seed": st.seed, "naive_swap": st.naive_swap,
                 "metropolis_scale": st.metropolis_scale, "stage": self.stage if self.sampler_b is not None else s.stage,

@@ -600,7 +600,7 @@ def strip_html(snap: dict) -> str:
             '<div class="mdhmc-applied">applied in the sampler: '
             f'step size <b class="applied-step-size">{fmt(a["step_size"], ".4g")}</b> · '
             f'δ <b class="applied-delta">{fmt(a["delta"], ".3g")}</b> · '
-            f'viscosity gain <b class="applied-gain">{fmt(a["thermostat_gain"], ".3g")}</b> · '
+            f'viscosity gain <b class="applied-gain">{fmt(a["viscosity_gain"], ".3g")}</b> · '
             f'T<sub>hot</sub> <b class="applied-t-hot">{fmt(a["t_hot"], ".3g")}</b> · '
             f'noise {fmt(a["noise"], ".3g")} · hot start {fmt(a["hot"], ".3g")} · trigger {trig} · '
             f'steps {a["steps"]:,} · walkers <b class="applied-walkers">{a["walkers"]:,}</b> · rungs {a["rungs"]} · '

@@ -25,7 +25,7 @@ import numba
 
 numba.config.THREADING_LAYER = "threadsafe"  # before any parallel kernel runs in this process
 
-from sampler import Sampler, Settings  # noqa: E402
+from mdhmc.sampler import Sampler, Settings  # noqa: E402
 
 from . import catalog  # noqa: E402
 
@@ -91,7 +91,7 @@ def _libraries():
     try:
         import numpy as np
 
-        from sampler import diagnostics
+        from mdhmc.sampler import diagnostics
 
         rng = np.random.default_rng(0)
         diagnostics.ess_rhat(rng.standard_normal((8, 16, 2)))

@@ -47,7 +47,7 @@ FLAG_FIELDS = {
     "steps": "steps",
     "step_size": "step_size",
     "delta": "delta",
-    "gain": "thermostat_gain",
+    "gain": "viscosity_gain",
     "noise": "noise",
     "hot": "hot",
     "trigger": "trigger",
@@ -361,8 +361,8 @@ def _fmt_duration(s: float) -> str:
 
 # ---------------------------------------------------------------------------------- targets
 def cmd_targets(args) -> int:
-    import targets
-    from targets.builtin import DEFAULT_DIMS
+    from mdhmc import targets
+    from mdhmc.targets.builtin import DEFAULT_DIMS
 
     rows = []
     for name in targets.names():
@@ -443,7 +443,7 @@ def _resolve_run(args):
 
 
 def _load_target(spec: str, dim):
-    import targets
+    from mdhmc import targets
 
     try:
         t = targets.resolve(spec, dim)
@@ -723,7 +723,7 @@ def cmd_serve(args) -> int:
         raise CLIError(f"argument --port: must be between 1 and 65535, got {args.port}")
     files = [os.path.abspath(p) for p in args.target]
     if files:
-        import targets
+        from mdhmc import targets
 
         for f in files:
             try:

@@ -34,7 +34,7 @@ import numpy as np
 
 from numba import types
 
-from targets._jit import GRADIENT, LOG_DENSITY
+from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
@@ -247,7 +247,7 @@ class DiffusionParams(NamedTuple):
     step_size: float
     steps: int
     delta: float
-    thermostat_gain: float
+    viscosity_gain: float
     noise: float
     hot: float
     trigger: float
@@ -259,7 +259,7 @@ class DiffusionParams(NamedTuple):
 
     @classmethod
     def from_settings(cls, s) -> "DiffusionParams":
-        return cls(s.step_size, s.steps, s.delta, s.thermostat_gain, s.noise, s.hot, s.trigger, s.gradient,
+        return cls(s.step_size, s.steps, s.delta, s.viscosity_gain, s.noise, s.hot, s.trigger, s.gradient,
                    s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator)
 
 
@@ -325,7 +325,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
         icounts[:] = 0
         fstats = bufs["fstats"]
         diffusion_sweep(lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
-                        float(params.step_size), int(params.steps), float(params.delta), float(params.thermostat_gain),
+                        float(params.step_size), int(params.steps), float(params.delta), float(params.viscosity_gain),
                         float(params.noise), float(params.hot), float(params.trigger),
                         params.gradient == "exact", float(params.spsa_c), int(params.spsa_k), bool(params.spsa_two_sided),
                         params.integrator == "leapfrog",

@@ -18,7 +18,7 @@ import numpy as np
 
 from numba import types
 
-from targets._jit import GRADIENT, LOG_DENSITY
+from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .rng import fill_normal, uniform
 

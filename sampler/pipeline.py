@@ -54,8 +54,8 @@ class Sampler:
 
     Examples
     --------
-    >>> import targets
-    >>> from sampler import Sampler, Settings
+    >>> from mdhmc import targets
+    >>> from mdhmc.sampler import Sampler, Settings
     >>> s = Sampler(targets.get("scorpio"), Settings(walkers=200, diffusion_sweeps=5, sweeps=50, warmup=20))
     >>> result = s.run()
     >>> result["draws"].shape[1:]

@@ -1,167 +1,248 @@
-"""Every tunable of the sampler in one validated, serialisable record.
+"""Every tunable of the sampler, declared once.
 
-The CLI, the presets and the dashboard all speak this one vocabulary. `Settings` is
-immutable; ``settings.replace(step_size=0.01)`` returns a validated copy.
+`SPEC` is the one vocabulary. Each `Setting` carries its name, default, type, bounds,
+slider range, label, doc, group and the phases it acts in; everything else is generated
+from it:
+
+- `Settings`, the immutable validated record the sampler runs on (``settings.replace(...)``);
+- the CLI flags of ``mdhmc run`` (``--step_size``; ``--step-size`` and older spellings are
+  aliases: `Setting.aliases`);
+- the dashboard's parameters, widgets and URL keys (`mdhmc.dashboard.controls`);
+- the keys of preset files (`mdhmc.sampler.presets`).
+
+So one name travels from the preset file through the CLI and the URL to the kernel.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
-__all__ = ["Settings", "SettingsError", "STAGES"]
+__all__ = ["Setting", "SPEC", "BY_NAME", "ALIASES", "GROUPS", "PHASES", "LIVE_DEFAULTS", "Settings",
+           "SettingsError", "STAGES", "canonical_name"]
 
 STAGES = ("diffusion", "metropolis", "tempering", "pipeline", "hmc")
+#: what a sweep can be doing; the pipeline passes through diffusion, trim and tempering
+PHASES = ("diffusion", "trim", "metropolis", "tempering", "hmc")
+GROUPS = {
+    "ensemble": "Ensemble",
+    "diffusion": "Momentum diffusion",
+    "metropolize": "Trim, Metropolis and tempering",
+    "hmc": "Exact HMC (baseline)",
+}
+_EXACT = ("metropolis", "tempering", "hmc")
 
 
 class SettingsError(ValueError):
     """A setting is unknown, of the wrong type or out of range (one readable sentence)."""
 
 
-def _num(lo=None, hi=None, lo_open=False, integer=False, allow_inf=False, doc=""):
-    return {"lo": lo, "hi": hi, "lo_open": lo_open, "integer": integer, "allow_inf": allow_inf, "doc": doc}
-
-
 @dataclass(frozen=True)
-class Settings:
-    """Settings of the ensemble, the five stages and the pipeline.
+class Setting:
+    """One tunable: everything the CLI, the dashboard and the preset files need to know.
 
-    Diffusion (approximate HMC): ``step_size`` (integrator step), ``steps`` per trajectory,
-    ``delta`` (weight exp(-(Herr/delta)^2 + lp)), ``thermostat_gain`` (viscosity gain: friction
-    = gain x (H - H*)), ``noise`` (momentum noise scale, per sqrt(time)), ``hot`` (hot-start
-    factor on the initial momentum, >= 1), ``trigger`` (redraw momentum when one step changes
-    H by more than this; ``inf`` disables), ``gradient`` ("spsa" or "exact"), ``spsa_c``
-    (perturbation size), ``spsa_k`` (perturbations averaged), ``spsa_two_sided``,
-    ``integrator`` ("leapfrog" or "euler": semi-implicit Euler), ``mass`` (None: unit; or a
-    per-dimension diagonal).
-
-    Trim: ``trim_sds`` (keep diffusion draws whose lp lies within this many sds of the mean).
-
-    Metropolis / tempering: ``t_hot`` (hottest temperature), ``rungs`` (temperature ladder
-    size, geometric from 1 to ``t_hot``; 1 means plain Metropolis), ``swaps_per_walker``
-    (swap attempts per sweep per walker: the thread's 20n), ``naive_swap`` (the thread's
-    first, biased rule: teaching only), ``metropolis_scale`` (None: adapted; else fixed),
-    ``target_accept`` (None: 0.5 in 1-2D, 0.3 above), ``metropolis_steps`` per sweep.
-
-    Exact HMC: ``hmc_step_size`` (initial; adapted during warm-up), ``hmc_steps``,
-    ``hmc_target_accept``.
-
-    Pipeline: ``walkers``, ``diffusion_sweeps`` (trajectories per walker), ``sweeps``
-    (Metropolis/tempering/HMC sweeps), ``warmup`` (of those, adapting and not recorded),
-    ``seed``.
+    ``kind`` is "int", "float", "bool", "choice" or "floats" (a per-dimension list).
+    ``bounds`` are hard (validation); ``soft`` is the slider's range. ``nullable``: None is
+    allowed and means "automatic" (shown as "auto"). ``phases``: where a change acts (an
+    empty tuple: everywhere). ``resets``: a live change restarts the ensemble.
+    ``widget``: offered as a dashboard control (else kept from presets / the CLI only).
     """
 
-    walkers: int = 1000
-    diffusion_sweeps: int = 20
-    sweeps: int = 400
-    warmup: int = 100
-    steps: int = 200
-    step_size: float = 0.05
-    delta: float = 1.0
-    thermostat_gain: float = 1.0
-    noise: float = 0.3
-    hot: float = 1.0
-    trigger: float = 10.0
-    gradient: str = "spsa"
-    spsa_c: float = 0.01
-    spsa_k: int = 1
-    spsa_two_sided: bool = False
-    integrator: str = "leapfrog"
-    mass: tuple | None = None
-    trim_sds: float = 3.0
-    t_hot: float = 3.5
-    rungs: int = 2
-    swaps_per_walker: float = 20.0
-    naive_swap: bool = False
-    metropolis_scale: float | None = None
-    target_accept: float | None = None
-    metropolis_steps: int = 1
-    hmc_step_size: float = 0.1
-    hmc_steps: int = 20
-    hmc_target_accept: float = 0.8
-    seed: int = 0
+    name: str
+    default: object
+    kind: str
+    label: str
+    doc: str
+    group: str
+    phases: tuple = ()
+    bounds: tuple = (None, None)
+    lo_open: bool = False
+    allow_inf: bool = False
+    soft: tuple | None = None
+    step: float | None = None
+    choices: tuple = ()
+    nullable: bool = False
+    aliases: tuple = ()
+    resets: bool = False
+    widget: bool = True
 
-    # ranges: (lo, hi, lo_open, integer, allow_inf)
-    _RANGES = {
-        "walkers": _num(2, 1_000_000, integer=True),
-        "diffusion_sweeps": _num(0, 10_000_000, integer=True),
-        "sweeps": _num(0, 100_000_000, integer=True),
-        "warmup": _num(0, 100_000_000, integer=True),
-        "steps": _num(1, 10_000_000, integer=True),
-        "step_size": _num(0, 100, lo_open=True),
-        "delta": _num(0, 1e6, lo_open=True),
-        "thermostat_gain": _num(0, 1e6),
-        "noise": _num(0, 1e3),
-        "hot": _num(1, 1e3),
-        "trigger": _num(0, None, lo_open=True, allow_inf=True),
-        "spsa_c": _num(0, 1e3, lo_open=True),
-        "spsa_k": _num(1, 1000, integer=True),
-        "trim_sds": _num(0, None, lo_open=True, allow_inf=True),
-        "t_hot": _num(1, 1e6),
-        "rungs": _num(1, 64, integer=True),
-        "swaps_per_walker": _num(0, 1e4),
-        "metropolis_scale": _num(0, 1e6, lo_open=True),
-        "target_accept": _num(0, 1, lo_open=True),
-        "metropolis_steps": _num(1, 1_000_000, integer=True),
-        "hmc_step_size": _num(0, 100, lo_open=True),
-        "hmc_steps": _num(1, 100_000, integer=True),
-        "hmc_target_accept": _num(0, 1, lo_open=True),
-        "seed": _num(0, 2**63 - 1, integer=True),
-    }
-    _CHOICES = {"gradient": ("spsa", "exact"), "integrator": ("leapfrog", "euler")}
-    _BOOLS = ("spsa_two_sided", "naive_swap")
+    @property
+    def flag(self) -> str:
+        return "--" + self.name
+
+    @property
+    def python_type(self):
+        base = {"int": int, "float": float, "bool": bool, "choice": str, "floats": tuple}[self.kind]
+        return base | None if self.nullable or self.kind == "floats" else base
+
+    def where(self) -> str:
+        """The phases it acts in, as words (for help texts and the dashboard's tooltips)."""
+        return ", ".join(self.phases) if self.phases else "every stage"
+
+
+def _s(name, default, kind, label, doc, group, **kw) -> Setting:
+    return Setting(name, default, kind, label, doc, group, **kw)
+
+
+SPEC: tuple[Setting, ...] = (
+    # --- ensemble and run length -------------------------------------------------------
+    _s("walkers", 1000, "int", "Walkers", "ensemble size", "ensemble",
+       bounds=(2, 1_000_000), soft=(100, 10_000), step=100, resets=True),
+    _s("diffusion_sweeps", 20, "int", "Diffusion sweeps",
+       "momentum-diffusion sweeps (one trajectory per walker each) before the pipeline trims and tempers",
+       "ensemble", phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 200), aliases=("trajectories",)),
+    _s("sweeps", 400, "int", "Sweeps", "Metropolis / tempering / HMC sweeps of a headless run",
+       "ensemble", phases=_EXACT, bounds=(0, 100_000_000), widget=False),
+    _s("warmup", 100, "int", "Warm-up sweeps",
+       "of the sweeps, the first ones adapt (proposal scale, step size) and are not recorded",
+       "ensemble", phases=_EXACT, bounds=(0, 100_000_000), soft=(0, 500)),
+    _s("seed", 0, "int", "Seed", "random seed: same seed, same draws at any thread count", "ensemble",
+       bounds=(0, 2**53 - 1), resets=True),
+    # --- momentum diffusion ------------------------------------------------------------
+    _s("steps", 200, "int", "Steps per trajectory", "integration steps per diffusion trajectory", "diffusion",
+       phases=("diffusion",), bounds=(1, 10_000_000), soft=(5, 2000)),
+    _s("step_size", 0.05, "float", "Step size", "integrator step size of the diffusion trajectories", "diffusion",
+       phases=("diffusion",), bounds=(0, 100), lo_open=True, soft=(0.001, 0.3), step=0.001),
+    _s("delta", 1.0, "float", "Delta",
+       "Hamiltonian-error scale of the point weights exp(-(Herr/delta)^2 + lp)", "diffusion",
+       phases=("diffusion",), bounds=(0, 1e6), lo_open=True, soft=(0.05, 5.0), step=0.05),
+    _s("viscosity_gain", 1.0, "float", "Viscosity gain",
+       "thermostat gain: friction = gain x (H - H*) slows a walker that is too hot, pushes one too cold",
+       "diffusion", phases=("diffusion",), bounds=(0, 1e6), soft=(0.0, 10.0), step=0.1,
+       aliases=("thermostat_gain", "gain")),
+    _s("noise", 0.3, "float", "Noise", "momentum noise scale, per sqrt(time)", "diffusion",
+       phases=("diffusion",), bounds=(0, 1e3), soft=(0.0, 3.0), step=0.05),
+    _s("hot", 1.0, "float", "Hot-start factor",
+       "factor on each trajectory's initial momentum (>= 1; the thermostat cools it back)", "diffusion",
+       phases=("diffusion",), bounds=(1, 1e3), soft=(1.0, 5.0), step=0.1),
+    _s("trigger", 10.0, "float", "Trigger threshold",
+       "redraw the momentum when one step changes H by more than this (inf: never)", "diffusion",
+       phases=("diffusion",), bounds=(0, None), lo_open=True, allow_inf=True, soft=(0.5, 100.0), step=0.5),
+    _s("gradient", "spsa", "choice", "Gradient", "SPSA estimate, or the target's exact gradient", "diffusion",
+       phases=("diffusion",), choices=("spsa", "exact")),
+    _s("spsa_c", 0.01, "float", "SPSA perturbation", "size c of the SPSA perturbation", "diffusion",
+       phases=("diffusion",), bounds=(0, 1e3), lo_open=True, soft=(0.001, 0.1), step=0.001),
+    _s("spsa_k", 1, "int", "SPSA directions", "SPSA estimates averaged per step (noise variance / k)", "diffusion",
+       phases=("diffusion",), bounds=(1, 1000), soft=(1, 16)),
+    _s("spsa_two_sided", False, "bool", "Two-sided SPSA", "central difference: 2 evaluations per direction",
+       "diffusion", phases=("diffusion",)),
+    _s("integrator", "leapfrog", "choice", "Integrator", "leapfrog, or semi-implicit Euler", "diffusion",
+       phases=("diffusion",), choices=("leapfrog", "euler")),
+    _s("mass", None, "floats", "Mass (diagonal)", "per-dimension diagonal mass, comma-separated (none: unit)",
+       "diffusion", phases=("diffusion", "hmc"), widget=False),
+    # --- trim, Metropolis, tempering -----------------------------------------------------
+    _s("trim_sds", 3.0, "float", "Trim (sds)",
+       "after diffusion keep the walkers whose lp is within this many sds of the mean (inf: keep all)",
+       "metropolize", phases=("trim",), bounds=(0, None), lo_open=True, allow_inf=True, soft=(0.5, 10.0), step=0.1),
+    _s("t_hot", 3.5, "float", "Temperature", "temperature of the hottest tempering rung", "metropolize",
+       phases=("tempering",), bounds=(1, 1e6), soft=(1.0, 20.0), step=0.1),
+    _s("rungs", 2, "int", "Rungs", "temperature rungs, geometric from 1 to t_hot (1: plain Metropolis)",
+       "metropolize", phases=("tempering",), bounds=(1, 64), soft=(1, 16)),
+    _s("swaps_per_walker", 20.0, "float", "Swaps per walker", "swap attempts per sweep per walker (the thread's 20n)",
+       "metropolize", phases=("tempering",), bounds=(0, 1e4), soft=(0.0, 50.0), step=1.0),
+    _s("naive_swap", False, "bool", "Naive swap rule (biased)",
+       "the thread's first swap rule, which does not keep the target: teaching only", "metropolize",
+       phases=("tempering",)),
+    _s("metropolis_scale", None, "float", "Metropolis scale",
+       "proposal scale on the complementary half's sd (auto: adapted during warm-up)", "metropolize",
+       phases=("metropolis", "tempering"), bounds=(0, 1e6), lo_open=True, soft=(0.05, 5.0), step=0.05, nullable=True),
+    _s("target_accept", None, "float", "Target acceptance",
+       "Metropolis acceptance the scale adapts to (auto: 0.5 in 1-2D, 0.3 above)", "metropolize",
+       phases=("metropolis", "tempering"), bounds=(0, 1), lo_open=True, soft=(0.05, 0.95), step=0.05, nullable=True),
+    _s("metropolis_steps", 1, "int", "Metropolis steps", "Metropolis steps per walker per sweep", "metropolize",
+       phases=("metropolis", "tempering"), bounds=(1, 1_000_000), soft=(1, 20)),
+    # --- exact HMC --------------------------------------------------------------------
+    _s("hmc_step_size", 0.1, "float", "HMC step size", "initial HMC step size (adapted during warm-up)", "hmc",
+       phases=("hmc",), bounds=(0, 100), lo_open=True, soft=(0.001, 1.0), step=0.001),
+    _s("hmc_steps", 20, "int", "HMC steps", "leapfrog steps per HMC trajectory", "hmc",
+       phases=("hmc",), bounds=(1, 100_000), soft=(1, 200)),
+    _s("hmc_target_accept", 0.8, "float", "HMC target acceptance", "acceptance the HMC step size adapts to", "hmc",
+       phases=("hmc",), bounds=(0, 1), lo_open=True, soft=(0.5, 0.99), step=0.01),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SPEC}
+#: older names still accepted as preset keys, CLI flags and URL keys
+ALIASES: dict[str, str] = {a: s.name for s in SPEC for a in s.aliases}
+
+#: The dashboard's defaults where they differ from a headless run's, and why: a live page wants
+#: a dense cloud (more walkers), sweeps short enough to animate (fewer steps), and recording that
+#: starts within seconds (shorter warm-up). Everything else is the same.
+LIVE_DEFAULTS = {"walkers": 2000, "steps": 100, "warmup": 50}
+
+
+def canonical_name(name: str) -> str:
+    """The setting's name for ``name`` (itself, an alias, or its dashed CLI form); unknown names
+    come back unchanged."""
+    n = name.replace("-", "_")
+    return ALIASES.get(n, n)
+
+
+def _validate(s: Setting, v):
+    """``v`` checked and normalised for setting ``s`` (raises `SettingsError`)."""
+    name = s.name
+    if v is None and (s.nullable or s.kind == "floats"):
+        return None
+    if s.kind == "bool":
+        if not isinstance(v, bool):
+            raise SettingsError(f"{name} must be true or false, got {v!r}")
+        return v
+    if s.kind == "choice":
+        if v not in s.choices:
+            raise SettingsError(f"{name} must be one of {', '.join(s.choices)}, got {v!r}")
+        return v
+    if s.kind == "floats":
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+            raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}")
+        try:
+            m = tuple(float(x) for x in v if not isinstance(x, (bool, str, bytes)) or _bad(name, v))
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}") from None
+        if not m or not all(math.isfinite(x) and x > 0 for x in m):
+            raise SettingsError(f"{name} must be a list of positive finite numbers, got {v!r}")
+        return m
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SettingsError(f"{name} must be a number, got {v!r}")
+    if s.kind == "int":
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise SettingsError(f"{name} must be a whole number, got {v!r}")
+        v = int(v)
+    else:
+        v = float(v)
+    if isinstance(v, float) and (math.isnan(v) or (math.isinf(v) and not s.allow_inf)):
+        raise SettingsError(f"{name} must be finite, got {v!r}")
+    lo, hi = s.bounds
+    if lo is not None and (v < lo or (s.lo_open and v <= lo)):
+        raise SettingsError(f"{name} must be {'>' if s.lo_open else '>='} {lo}, got {v!r}")
+    if hi is not None and v > hi:
+        raise SettingsError(f"{name} must be <= {hi}, got {v!r}")
+    return v
+
+
+def _bad(name, v):
+    raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}")
+
+
+class _SettingsMethods:
+    """Behaviour of the generated `Settings` record."""
 
     def __post_init__(self):
-        for name, r in self._RANGES.items():
-            v = getattr(self, name)
-            if v is None and name in ("metropolis_scale", "target_accept"):
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise SettingsError(f"{name} must be a number, got {v!r}")
-            if r["integer"]:
-                if isinstance(v, float):
-                    if not v.is_integer():
-                        raise SettingsError(f"{name} must be a whole number, got {v!r}")
-                    object.__setattr__(self, name, int(v))
-                    v = int(v)
-            else:
-                object.__setattr__(self, name, float(v))
-                v = float(v)
-            if math.isnan(v) or (math.isinf(v) and not r["allow_inf"]):
-                raise SettingsError(f"{name} must be finite, got {v!r}")
-            lo, hi = r["lo"], r["hi"]
-            if lo is not None and (v < lo or (r["lo_open"] and v <= lo)):
-                raise SettingsError(f"{name} must be {'>' if r['lo_open'] else '>='} {lo}, got {v!r}")
-            if hi is not None and v > hi:
-                raise SettingsError(f"{name} must be <= {hi}, got {v!r}")
-        for name, choices in self._CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        for name in self._BOOLS:
-            if not isinstance(getattr(self, name), bool):
-                raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.mass is not None:
-            try:
-                m = tuple(float(v) for v in self.mass)
-            except (TypeError, ValueError):
-                raise SettingsError(f"mass must be a list of positive numbers, got {self.mass!r}") from None
-            if not m or not all(math.isfinite(v) and v > 0 for v in m):
-                raise SettingsError(f"mass must be a list of positive finite numbers, got {self.mass!r}")
-            object.__setattr__(self, "mass", m)
+        for s in SPEC:
+            object.__setattr__(self, s.name, _validate(s, getattr(self, s.name)))
         if self.warmup > self.sweeps:
             raise SettingsError(f"warmup ({self.warmup}) must not exceed sweeps ({self.sweeps})")
 
     def replace(self, **changes) -> "Settings":
         """A validated copy with ``changes`` applied (unknown names raise `SettingsError`)."""
-        unknown = sorted(set(changes) - set(self.names()))
+        unknown = sorted(set(changes) - set(BY_NAME))
         if unknown:
             raise SettingsError(f"unknown setting {unknown[0]!r}")
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return [s.name for s in SPEC]
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -171,11 +252,28 @@ class Settings:
 
     @classmethod
     def from_dict(cls, d: dict, base: "Settings | None" = None) -> "Settings":
-        """Settings from a plain dict (e.g. a preset); unknown keys raise `SettingsError`."""
+        """Settings from a plain dict (a preset's ``settings``); older names are accepted,
+        unknown keys raise `SettingsError` (naming close matches)."""
         if not isinstance(d, dict):
             raise SettingsError(f"settings must be a JSON object, got {type(d).__name__}")
-        base = base or cls()
-        return base.replace(**d)
+        out = {}
+        for k, v in d.items():
+            if not isinstance(k, str):
+                raise SettingsError(f"unknown setting {k!r}")
+            name = ALIASES.get(k, k)
+            if name not in BY_NAME:
+                import difflib
+
+                close = difflib.get_close_matches(k, list(BY_NAME) + list(ALIASES), n=1, cutoff=0.6)
+                raise SettingsError(f"unknown setting {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+            if name in out:
+                raise SettingsError(f"setting {name!r} is given twice (as {k!r} and under another name)")
+            out[name] = v
+        return (base or cls()).replace(**out)
+
+    def changed(self, other: "Settings") -> set[str]:
+        """Names whose values differ from ``other``'s."""
+        return {s.name for s in SPEC if getattr(self, s.name) != getattr(other, s.name)}
 
     def target_accept_for(self, dim: int) -> float:
         if self.target_accept is not None:
@@ -188,3 +286,20 @@ class Settings:
             return [1.0]
         return [self.t_hot ** (k / (self.rungs - 1)) for k in range(self.rungs)]
 
+
+def _doc() -> str:
+    lines = ["Settings of the ensemble, the stages and the pipeline (immutable, validated).", ""]
+    for group, title in GROUPS.items():
+        lines.append(f"{title}:")
+        for s in SPEC:
+            if s.group == group:
+                lines.append(f"    {s.name} = {s.default!r}: {s.doc}")
+    return "\n".join(lines)
+
+
+Settings = dataclasses.make_dataclass(
+    "Settings", [(s.name, s.python_type, field(default=s.default)) for s in SPEC],
+    bases=(_SettingsMethods,), frozen=True,
+)
+Settings.__module__ = __name__
+Settings.__doc__ = _doc()

@@ -1,6 +1,6 @@
 """Targets: log densities with what is known about them (gradients, exact draws, components).
 
->>> import targets
+>>> from mdhmc import targets
 >>> targets.names()
 ['banana', 'donut', 'funnel', 'multimodal', 'scorpio', 'squiggle', 'stiff-wells']
 >>> t = targets.get("funnel", dim=10)

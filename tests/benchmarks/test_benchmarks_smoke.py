@@ -21,7 +21,7 @@ if ROOT not in sys.path:  # `benchmarks` is not an installed package: it lives i
 for _mod in ("emcee", "jax", "blackjax", "matplotlib"):
     pytest.importorskip(_mod)
 
-import targets  # noqa: E402
+from mdhmc import targets  # noqa: E402
 from benchmarks import accuracy, compare, jax_targets, methods  # noqa: E402
 
 TWIN_CASES = [("scorpio", 2), ("multimodal", 2), ("funnel", 2), ("funnel", 10), ("stiff-wells", 100),
@@ -30,7 +30,7 @@ TWIN_CASES = [("scorpio", 2), ("multimodal", 2), ("funnel", 2), ("funnel", 10), 
 
 def _points(t, rng, n=40):
     """Exact draws, dispersed starts (the tails the samplers start from) and the origin."""
-    from sampler.ensemble import dispersed_starts
+    from mdhmc.sampler.ensemble import dispersed_starts
 
     X = [t.sample_exact(n, rng), dispersed_starts(t, n, rng), np.zeros((1, t.dim))]
     return np.ascontiguousarray(np.concatenate(X), dtype=np.float64)
@@ -62,7 +62,7 @@ def test_jax_twin_gradient_equals_numba_gradient():
 def test_fast_metrics_equal_reference_implementations():
     from scipy import stats
 
-    from sampler.diagnostics import sliced_w1
+    from mdhmc.sampler.diagnostics import sliced_w1
 
     ref = accuracy.reference("scorpio")
     X = ref.target.sample_exact(900, np.random.default_rng(5)) * 1.1

@@ -79,7 +79,7 @@ STUB_APP = """
 
 
 def mdhmc_cmd(*args) -> list[str]:
-    return [sys.executable, "-m", "sampler.cli", *map(str, args)]
+    return [sys.executable, "-m", "mdhmc.sampler.cli", *map(str, args)]
 
 
 def run_mdhmc(*args, cwd=None, env=None, timeout=TIMEOUT) -> subprocess.CompletedProcess:

@@ -175,7 +175,7 @@ def test_run_pipeline_json_and_npz(launched, workdir):
     assert settings == rep["settings"]
     assert settings["diffusion_sweeps"] == 2 and settings["steps"] == 20 and settings["warmup"] == 5
     # the saved preset reproduces the run's settings
-    from sampler import presets
+    from mdhmc.sampler import presets
 
     p = presets.loads(preset_text)
     assert p["target"] == "scorpio" and p["stage"] == "pipeline"
@@ -238,7 +238,7 @@ def test_flags_override_preset(launched):
     p = dry(launched, "dry-override")
     assert p["target"] == "scorpio" and p["stage"] == "tempering"
     s = p["settings"]
-    assert s["walkers"] == 80 and s["thermostat_gain"] == 2.5 and s["diffusion_sweeps"] == 7 and s["t_hot"] == 4.0
+    assert s["walkers"] == 80 and s["viscosity_gain"] == 2.5 and s["diffusion_sweeps"] == 7 and s["t_hot"] == 4.0
     assert s["sweeps"] == 30 and s["seed"] == 11  # from the preset
     assert s["steps"] == 200  # default
 
@@ -247,7 +247,7 @@ def test_every_flag_maps_to_its_setting(launched):
     p = dry(launched, "dry-all-flags")
     assert p["target"] == "funnel" and p["target_dim"] == 4 and p["stage"] == "diffusion"
     expect = {"walkers": 10, "sweeps": 50, "warmup": 10, "diffusion_sweeps": 3, "steps": 7, "step_size": 0.01,
-              "delta": 2.0, "thermostat_gain": 0.5, "noise": 0.1, "hot": 1.5, "trigger": 4.0, "t_hot": 6.0,
+              "delta": 2.0, "viscosity_gain": 0.5, "noise": 0.1, "hot": 1.5, "trigger": 4.0, "t_hot": 6.0,
               "rungs": 3, "seed": 9}
     assert {k: p["settings"][k] for k in expect} == expect
 
@@ -268,7 +268,7 @@ def test_builtin_preset_by_name_is_the_threads_run(launched):
 
 
 def test_shipped_presets_are_valid():
-    from sampler import presets
+    from mdhmc.sampler import presets
 
     found = presets.builtin_presets()
     assert "seed-scorpio" in found
@@ -279,7 +279,7 @@ def test_shipped_presets_are_valid():
 
 # ------------------------------------------------------------------------------ targets
 def test_targets_table_and_json(launched):
-    import targets
+    from mdhmc import targets
 
     table = ok(launched.result("targets")).stdout.splitlines()
     assert table[0].split()[:2] == ["name", "dim"] and "exact draws" in table[0] and "gradient" in table[0]
@@ -375,14 +375,14 @@ def test_serve_real_dashboard_root_url_leads_to_the_app(workdir):
 
 # ------------------------------------------------------------------------------ in-process helpers
 def test_json_safe_turns_nan_and_inf_into_null():
-    from sampler.cli import _dumps
+    from mdhmc.sampler.cli import _dumps
 
     text = _dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": np.float64(2.5), "d": np.array([1, 2])})
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": 2.5, "d": [1, 2]}
 
 
 def test_table_summarises_many_dimensions():
-    from sampler.cli import format_report
+    from mdhmc.sampler.cli import format_report
 
     rep = {"target": "stiff-wells", "dim": 100, "target_source": "built-in", "stage": "metropolis", "walkers": 10,
            "cold_walkers": 10, "draws": 5, "sweeps": 9, "lp_evals": 1234, "steps": 1234, "wall_s": 0.5, "threads": 2,
@@ -395,7 +395,7 @@ def test_table_summarises_many_dimensions():
 
 
 def test_progress_line_counts_sweeps_rate_and_eta():
-    from sampler.cli import _Progress
+    from mdhmc.sampler.cli import _Progress
 
     buf = io.StringIO()
     p = _Progress(10, stream=buf, delay=0.0, log_every=0.0)

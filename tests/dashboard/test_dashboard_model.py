@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from dashboard import catalog
-from dashboard.model import STAGE_CHOICES, Session, fmt, live_sessions
-from dashboard.views import Views, strip_html
-from sampler import Sampler, Settings
-from sampler import presets as presets_mod
+from mdhmc.dashboard import catalog
+from mdhmc.dashboard.model import STAGE_CHOICES, Session, fmt, live_sessions
+from mdhmc.dashboard.views import Views, strip_html
+from mdhmc.sampler import Sampler, Settings
+from mdhmc.sampler import presets as presets_mod
 from dashboard_helpers import write_target_files
 
 SMALL = dict(walkers=200, steps=10, warmup=5)
@@ -37,7 +37,7 @@ def test_defaults_match_the_dashboard_brief():
     s = Session()
     try:
         assert s.walkers == 2000 and s.steps == 100 and s.target == "scorpio" and s.stage == "pipeline"
-        for name, label in [("step_size", "Step size"), ("delta", "Delta"), ("thermostat_gain", "Viscosity gain"),
+        for name, label in [("step_size", "Step size"), ("delta", "Delta"), ("viscosity_gain", "Viscosity gain"),
                             ("t_hot", "Temperature")]:
             assert s.param[name].label == label
         assert set(STAGE_CHOICES) == {"diffusion", "metropolis", "tempering", "pipeline", "hmc", "side-by-side"}
@@ -49,11 +49,11 @@ def test_parameter_changes_reach_the_sampler_without_a_reset(session):
     session.advance(3)
     x_before = session.sampler.state.positions.copy()
     sweeps = session.sampler.sweep_count
-    session.param.update(step_size=0.0123, delta=0.7, thermostat_gain=2.5, t_hot=5.0, noise=0.1, hot=2.0,
+    session.param.update(step_size=0.0123, delta=0.7, viscosity_gain=2.5, t_hot=5.0, noise=0.1, hot=2.0,
                          trigger=7.0, steps=15, metropolis_auto=False, metropolis_scale=0.4)
     session.advance(1)
     st = session.sampler.settings
-    assert (st.step_size, st.delta, st.thermostat_gain, st.t_hot, st.noise, st.hot, st.trigger, st.steps) == \
+    assert (st.step_size, st.delta, st.viscosity_gain, st.t_hot, st.noise, st.hot, st.trigger, st.steps) == \
         (0.0123, 0.7, 2.5, 5.0, 0.1, 2.0, 7.0, 15)
     assert st.metropolis_scale == 0.4
     assert session.sampler.sweep_count == sweeps + 1  # no reset: the count goes on

@@ -51,8 +51,8 @@ def _imports():
         from mdhmc import targets
         from mdhmc.sampler import Sampler, Settings
     except ImportError:  # before the package became `mdhmc`
-        import targets
-        from sampler import Sampler, Settings
+        from mdhmc import targets
+        from mdhmc.sampler import Sampler, Settings
     return targets, Sampler, Settings
 
 

@@ -5,7 +5,7 @@ import math
 import numba as nb
 import numpy as np
 
-from targets import Target
+from mdhmc.targets import Target
 
 RHO, SX, SY = 0.8, 1.0, 2.0
 _COV = np.array([[SX**2, RHO * SX * SY], [RHO * SX * SY, SY**2]])

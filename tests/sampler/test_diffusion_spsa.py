@@ -11,13 +11,13 @@ import numba as nb
 import numpy as np
 import pytest
 
-import targets
-from sampler import Sampler, Settings, diffusion
-from sampler.ensemble import init
-from sampler.rng import seed_streams
-from sampler.spsa import spsa_gradient
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings, diffusion
+from mdhmc.sampler.ensemble import init
+from mdhmc.sampler.rng import seed_streams
+from mdhmc.sampler.spsa import spsa_gradient
 from sampler_models import correlated_gaussian, iso_gaussian, nan_region
-from targets import Target
+from mdhmc.targets import Target
 
 Z = 3.89
 
@@ -89,8 +89,8 @@ def test_thermostat_holds_the_energy_error_near_zero():
     """20,000 steps of SPSA + noise on a Gaussian: with the gain on, the time-averaged
     H error stays near 0; with it off, the noise heats the walker (negative control)."""
     target = correlated_gaussian()
-    on = tracked_run(target, 20_000, step_size=0.02, thermostat_gain=2.0, noise=0.5, trigger=math.inf)
-    off = tracked_run(target, 20_000, step_size=0.02, thermostat_gain=0.0, noise=0.5, trigger=math.inf)
+    on = tracked_run(target, 20_000, step_size=0.02, viscosity_gain=2.0, noise=0.5, trigger=math.inf)
+    off = tracked_run(target, 20_000, step_size=0.02, viscosity_gain=0.0, noise=0.5, trigger=math.inf)
     herr_on = on.energies[:, 3]
     herr_off = off.energies[:, 3]
     assert len(herr_on) == 20_001
@@ -101,13 +101,13 @@ def test_thermostat_holds_the_energy_error_near_zero():
 
 def test_hot_start_cools_back_to_the_target_energy():
     target = iso_gaussian(20)  # K(p) ~ 10, so a 3x hot start begins ~ 8 K = 80 above H*
-    tr = tracked_run(target, 4000, step_size=0.02, thermostat_gain=0.2, noise=0.1, hot=3.0, trigger=math.inf)
+    tr = tracked_run(target, 4000, step_size=0.02, viscosity_gain=0.2, noise=0.1, hot=3.0, trigger=math.inf)
     herr = tr.energies[:, 3]
     assert herr[0] > 20.0
     assert herr[:20].mean() > 10.0  # still hot for a while: the friction is gradual at this gain
     # cools to a small offset where friction balances the SPSA and momentum-noise heating
     assert abs(herr[-1000:].mean()) < 0.05 * herr[0]
-    cold = tracked_run(target, 4000, step_size=0.02, thermostat_gain=0.0, noise=0.1, hot=3.0, trigger=math.inf)
+    cold = tracked_run(target, 4000, step_size=0.02, viscosity_gain=0.0, noise=0.1, hot=3.0, trigger=math.inf)
     assert cold.energies[-1000:, 3].mean() > 0.5 * herr[0]  # without the gain it stays hot
 
 

@@ -13,9 +13,9 @@ the wrong temperature and the thread's naive swap rule -- must fail the same che
 import numpy as np
 import pytest
 
-import targets
-from sampler import Sampler, Settings, metropolis
-from sampler.ensemble import init
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings, metropolis
+from mdhmc.sampler.ensemble import init
 from sampler_models import correlated_gaussian
 from stat_helpers import compare_to_exact, format_rows, ks_thinned
 

@@ -5,9 +5,9 @@ import numba
 import numpy as np
 import pytest
 
-import targets
-from sampler import Sampler, Settings, SettingsError
-from sampler import diagnostics
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings, SettingsError
+from mdhmc.sampler import diagnostics
 
 
 def test_pipeline_on_scorpio_gets_the_mass_per_component():
@@ -72,7 +72,7 @@ def test_live_updates_take_effect_without_reset_and_reset_keys_reset():
     s = Sampler(targets.get("scorpio"), Settings(walkers=100, steps=20), stage="diffusion")
     s.sweep()
     before = s.state.positions.copy()
-    assert s.update(step_size=0.01, delta=0.5, thermostat_gain=3.0, t_hot=2.0) is False
+    assert s.update(step_size=0.01, delta=0.5, viscosity_gain=3.0, t_hot=2.0) is False
     assert s.settings.step_size == 0.01
     assert np.array_equal(s.state.positions, before)
     s.sweep()

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-import targets
+from mdhmc import targets
 from stats_helpers import ALPHA, grid_marginals, ks_marginals, rect_grid_marginals
 
 N_DRAWS = 4000

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import targets
-from targets import builtin
+from mdhmc import targets
+from mdhmc.targets import builtin
 
 N = 20000
 

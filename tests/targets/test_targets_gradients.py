@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import targets
+from mdhmc import targets
 
 CASES = [
     ("scorpio", None),

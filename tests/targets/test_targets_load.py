@@ -14,8 +14,8 @@ import numba
 import numpy as np
 import pytest
 
-import targets
-from targets import TargetError
+from mdhmc import targets
+from mdhmc.targets import TargetError
 
 GAUSS = """
 def log_density(x):

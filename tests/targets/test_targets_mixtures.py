@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import targets
+from mdhmc import targets
 
 MIXTURES = ("scorpio", "multimodal")
 N = 4000

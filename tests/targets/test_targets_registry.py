@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import targets
-from targets import TargetError
+from mdhmc import targets
+from mdhmc.targets import TargetError
 
 ALL = ["banana", "donut", "funnel", "multimodal", "scorpio", "squiggle", "stiff-wells"]
 TWO_D_ONLY = ["banana", "donut", "multimodal", "scorpio", "squiggle"]
