@@ -89,7 +89,9 @@ def _compile(fn, what: str, where: str, dim: int):
     sig = LP_SIGNATURE if what == "log_density" else GRAD_SIGNATURE
     try:
         # infer the natural return type first, to say clearly what is wrong with it
-        probe = numba.njit(nogil=True)(py_func)
+        # numpy's error model: a float division by zero gives inf/nan (a rejection in every
+        # kernel) instead of numba's default ZeroDivisionError, which would stop the run
+        probe = numba.njit(nogil=True, error_model="numpy")(py_func)
         arg = (numba.types.float64[::1],)
         probe.compile(arg)
         ret = probe.overloads[arg].signature.return_type
@@ -98,7 +100,7 @@ def _compile(fn, what: str, where: str, dim: int):
                 raise TargetError(f"{where}: log_density must return a float, it returns {_type_name(ret)}")
             if what != "log_density" and not (isinstance(ret, numba.types.Array) and ret.ndim == 1):
                 raise TargetError(f"{where}: {what} must return a 1-D float array, it returns {_type_name(ret)}")
-        return numba.njit(sig, nogil=True)(py_func)
+        return numba.njit(sig, nogil=True, error_model="numpy")(py_func)
     except TargetError:
         raise
     except Exception as exc:
@@ -130,12 +132,14 @@ def load(path: str | os.PathLike) -> Target:
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module  # numba's caching/introspection wants the module findable
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # sys.exit() in a file is a broken file
+        # (SystemExit and KeyboardInterrupt are not Exceptions: they would end the CLI or the server)
         sys.modules.pop(mod_name, None)
         line = ""
         if isinstance(exc, SyntaxError):
             line = f" (line {exc.lineno})"
-        raise TargetError(f"{where}: could not be imported{line}: {type(exc).__name__}: {exc}") from None
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise TargetError(f"{where}: could not be imported{line}: {detail}") from None
     ns = vars(module)
     missing = [n for n in ("log_density", "dim") if n not in ns]
     if missing:

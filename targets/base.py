@@ -153,7 +153,7 @@ def validate(t: Target) -> Target:
     if t.sample_exact is not None:
         try:
             draws = np.asarray(t.sample_exact(5, rng))
-        except Exception as exc:  # user code: report, do not crash
+        except (Exception, SystemExit) as exc:  # user code: report, do not crash
             raise TargetError(f"{where}: sample_exact(5, rng) raised {type(exc).__name__}: {exc}") from None
         if draws.shape != (5, t.dim):
             raise TargetError(f"{where}: sample_exact(5, rng) returned shape {draws.shape}, expected (5, {t.dim})")
@@ -162,7 +162,7 @@ def validate(t: Target) -> Target:
     for x in _test_points(t, rng):
         try:
             v = t.log_density(x)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise TargetError(
                 f"{where}: log_density raised {type(exc).__name__} at {_fmt_point(x)}: {str(exc).splitlines()[0] if str(exc) else ''}"
             ) from None
@@ -173,7 +173,7 @@ def validate(t: Target) -> Target:
         if t.grad_log_density is not None:
             try:
                 g = np.asarray(t.grad_log_density(x), dtype=np.float64)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise TargetError(f"{where}: grad_log_density raised {type(exc).__name__} at {_fmt_point(x)}: {exc}") from None
             if g.shape != (t.dim,):
                 raise TargetError(f"{where}: grad_log_density returned shape {g.shape}, expected ({t.dim},)")
@@ -188,7 +188,7 @@ def validate(t: Target) -> Target:
         X = np.stack(_test_points(t, rng))
         try:
             lab = np.asarray(t.component_of(X))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise TargetError(f"{where}: component_of raised {type(exc).__name__}: {exc}") from None
         if lab.shape != (X.shape[0],) or not np.issubdtype(lab.dtype, np.integer):
             raise TargetError(f"{where}: component_of must return ({X.shape[0]},) integers, got {lab.dtype} {lab.shape}")

@@ -283,3 +283,52 @@ def test_resolve_routes_paths_to_load(write_target):
         targets.resolve(str(path))
     with pytest.raises(TargetError, match="no such target file"):
         targets.resolve(os.path.join("some", "dir", "x.py"))
+
+
+# ------------------------------------------------------------------------------------
+# Numerical faults are numbers; exits at import are load errors (issue 15)
+# ------------------------------------------------------------------------------------
+NATURAL_FUNNEL = '''
+import math
+import numba
+
+dim = 2
+
+@numba.njit
+def log_density(x):
+    s = math.exp(x[1] / 2.0)
+    return -0.5 * x[1] ** 2 / 9.0 - 0.5 * (x[0] / s) ** 2 - math.log(s)
+'''
+
+
+@pytest.mark.parametrize("jitted", [True, False])
+def test_division_by_zero_in_a_user_density_is_nan_not_an_exception(write_target, jitted):
+    """A funnel written the natural way divides by exp(v/2), which underflows to 0 far down the
+    neck: with numpy's error model that is a NaN (a rejection), not a ZeroDivisionError."""
+    src = NATURAL_FUNNEL if jitted else NATURAL_FUNNEL.replace("@numba.njit\n", "")
+    t = targets.load(write_target(src))
+    v = t.log_density(np.array([1.0, -3000.0]))
+    assert not np.isfinite(v)
+    assert np.isfinite(t.log_density(np.array([1.0, 0.0])))
+
+
+def test_negative_control_numbas_default_error_model_raises():
+    """The check above can fail: numba's default error model raises on the same point."""
+    import math
+
+    @numba.njit
+    def lp(x):
+        s = math.exp(x[1] / 2.0)
+        return -0.5 * (x[0] / s) ** 2 - math.log(s)
+
+    with pytest.raises(ZeroDivisionError):
+        lp(np.array([1.0, -3000.0]))
+
+
+@pytest.mark.parametrize("exit_call", ["sys.exit(3)", "sys.exit()", "raise KeyboardInterrupt"])
+def test_exit_at_import_is_a_one_line_load_error(write_target, exit_call):
+    path = write_target(f"import sys\n{exit_call}\n" + GAUSS + "dim = 2\n")
+    with pytest.raises(TargetError) as ei:
+        targets.load(path)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(path) in msg and "could not be imported" in msg
