@@ -27,7 +27,12 @@ import numpy as np
 from .base import Target, TargetError, validate
 from .builtin import BUILTINS, DEFAULT_DIMS
 
-__all__ = ["Target", "TargetError", "get", "names", "load", "resolve", "validate"]
+__all__ = ["Target", "TargetError", "get", "names", "load", "resolve", "validate", "MAX_DIM"]
+
+#: Largest dimension of the n-D built-ins: 50x the thread's 20,000 genes. One walker of this
+#: size is 8 MB, so an ensemble of any useful size stays within a workstation's memory, while a
+#: typo such as dim=100000000 is refused at once instead of allocating gigabytes.
+MAX_DIM = 1_000_000
 
 
 def names() -> list[str]:
@@ -55,6 +60,8 @@ def get(name: str, dim: int | None = None) -> Target:
         if int(dim) != 2:
             raise TargetError(f"target {name!r} is 2D only; it takes no dim={dim}")
         dim = None
+    if dim is not None and int(dim) > MAX_DIM:
+        raise TargetError(f"target {name!r}: dim {int(dim):,} is above the largest supported, {MAX_DIM:,}")
     try:
         return _build(name, None if dim is None else int(dim))
     except ValueError as exc:

@@ -104,3 +104,11 @@ def test_resolve_builtin_name_and_path(tmp_path):
     assert targets.resolve(str(p)).name == "g"
     with pytest.raises(TargetError, match="scorpio"):
         targets.resolve("scorpo")
+
+
+@pytest.mark.parametrize("name", ["funnel", "stiff-wells"])
+def test_dim_above_the_maximum_is_refused_in_one_line(name):
+    with pytest.raises(targets.TargetError, match="above the largest supported") as ei:
+        targets.get(name, dim=targets.MAX_DIM + 1)
+    assert "\n" not in str(ei.value)
+    assert targets.get(name, dim=3).dim == 3  # the bound does not touch ordinary sizes
