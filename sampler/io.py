@@ -24,7 +24,8 @@ import math
 import os
 import secrets
 
-__all__ = ["save", "write_npz", "write_netcdf", "check_path", "OutputError", "FORMATS", "json_safe", "json_dumps"]
+__all__ = ["save", "write_npz", "write_netcdf", "check_path", "atomic_write", "OutputError", "FORMATS", "json_safe",
+           "json_dumps"]
 
 #: file suffix -> format name
 FORMATS = {".npz": "npz", ".nc": "netcdf"}
@@ -118,9 +119,13 @@ def _metadata(result, settings, target, stage, preset, report) -> dict:
     }
 
 
-def _atomic(path: str, write) -> str:
-    """``write(tmp)`` then move ``tmp`` onto ``path``; the temporary file never outlives a failure."""
-    full = os.path.abspath(path)
+def atomic_write(path, write) -> str:
+    """``write(tmp)`` then move ``tmp`` onto ``path``; returns the absolute path.
+
+    ``tmp`` is a new name in the same folder (so `os.replace` is atomic) with the same suffix; it
+    never outlives a failure, and an existing ``path`` is untouched unless ``write`` succeeded.
+    """
+    full = os.path.abspath(os.fspath(path))
     folder, base = os.path.split(full)
     suffix = os.path.splitext(base)[1]
     tmp = os.path.join(folder, f".{base}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
@@ -152,7 +157,7 @@ def write_npz(path, result: dict, *, settings, target=None, stage: str | None = 
             np.savez(f, final=result["final"], draws=result["draws"], lp=result["lp"],
                      temperatures=np.asarray(result["temperatures"]), **{k: np.array(v) for k, v in meta.items()})
 
-    return _atomic(os.fspath(path), write)
+    return atomic_write(path, write)
 
 
 def write_netcdf(path, result: dict, *, settings, target=None, stage: str | None = None, preset: str | None = None,
@@ -174,7 +179,7 @@ def write_netcdf(path, result: dict, *, settings, target=None, stage: str | None
         idata = az.from_dict(posterior={"x": posterior}, coords={"dim": np.arange(draws.shape[2])},
                              dims={"x": ["dim"]}, attrs=attrs)
     idata.posterior.attrs.update(attrs)  # on the group too, where xarray users look
-    return _atomic(os.fspath(path), lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
+    return atomic_write(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def save(path, result: dict, *, settings, target=None, stage: str | None = None, preset: str | None = None,

@@ -119,9 +119,16 @@ def dumps(settings: Settings, target: str | None = None, stage: str | None = Non
 
 
 def dump(path: str | os.PathLike, settings: Settings, **kw) -> None:
+    """Write `dumps` to ``path`` atomically (an existing file survives a failed write)."""
+    from .io import atomic_write
+
     text = dumps(settings, **kw)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    atomic_write(path, write)
 
 
 def builtin_presets() -> dict[str, Preset]:

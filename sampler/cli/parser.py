@@ -29,6 +29,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage block, no traceback
         raise CLIError(f"{message} (see '{self.prog} --help')")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, with a close match suggested for a mistyped flag of the command."""
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            command = self._subcommands().get(getattr(args, "command", None))
+            flag = next((e.split("=", 1)[0] for e in extras if e.startswith("--")), None)
+            if command is not None and flag is not None:
+                known = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+                close = difflib.get_close_matches(flag, known, n=1, cutoff=0.7)
+                if close:
+                    message += f"; did you mean {close[0]}?"
+            raise CLIError(f"{message} (see '{(command or self).prog} --help')")
+        return args
+
+    def _subcommands(self) -> dict:
+        return next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+
 
 # ---------------------------------------------------------------------------------- values
 def parse_int(text: str) -> int:
@@ -97,8 +115,18 @@ class _ValueAction(argparse.Action):
                 value = self.convert(values)
             except ValueError as exc:
                 raise argparse.ArgumentError(None, f"argument {option_string}: {exc}") from None
+        typed = getattr(namespace, "typed_flags", None) or {}
+        earlier = typed.get(self.dest)
+        if earlier is not None and _spelled(earlier) != _spelled(option_string):  # e.g. --gain and --viscosity_gain
+            raise argparse.ArgumentError(None, f"argument {option_string}: {self.dest} is already given as {earlier}")
         setattr(namespace, self.dest, value)
-        namespace.typed_flags = {**(getattr(namespace, "typed_flags", None) or {}), self.dest: option_string}
+        namespace.typed_flags = {**typed, self.dest: option_string}
+
+
+def _spelled(flag: str) -> str:
+    """A flag's name regardless of dashes and a ``--no-`` prefix (--no-naive-swap -> naive_swap)."""
+    name = flag[2:]
+    return (name[3:] if name.startswith("no-") else name).replace("-", "_")
 
 
 # ---------------------------------------------------------------------------------- help

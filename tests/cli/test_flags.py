@@ -115,6 +115,9 @@ def test_infinity_is_accepted_only_where_the_setting_allows_it(capsys):
     (["--mass", "1,x"], "argument --mass: expected comma-separated numbers"),
     (["--target_accept", "1.5"], "argument --target_accept: target_accept must be <= 1, got 1.5"),
     (["--target-dim", "0"], "argument --target-dim: must be >= 1, got 0"),
+    (["--gain", "1", "--thermostat-gain", "2"], "argument --thermostat-gain: viscosity_gain is already given as --gain"),
+    (["--walkres", "3"], "unrecognized arguments: --walkres 3; did you mean --walkers?"),
+    (["--step-sise", "0.1"], "did you mean --step-size?"),
 ])
 def test_errors_name_the_flag_as_typed(capsys, argv, expected):
     rc, out, err = run_main(capsys, "--target", "scorpio", *argv, "--dry-run")
@@ -128,3 +131,11 @@ def test_whole_numbers_in_float_notation_are_accepted_for_ints(capsys):
     assert rc == 0, err
     s = json.loads(out)["settings"]
     assert s["walkers"] == 1000 and s["steps"] == 50 and isinstance(s["walkers"], int)
+
+
+def test_repeating_one_setting_in_its_own_spellings_keeps_the_last(capsys):
+    rc, out, err = run_main(capsys, "--target", "scorpio", "--step-size", "0.2", "--step_size", "0.1", "--naive_swap",
+                            "--no-naive-swap", "--dry-run", "--json")
+    assert rc == 0, err
+    s = json.loads(out)["settings"]
+    assert s["step_size"] == 0.1 and s["naive_swap"] is False
