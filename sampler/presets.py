@@ -13,22 +13,29 @@ A preset file looks like::
     }
 
 Unknown keys, wrong types and out-of-range values raise `PresetError` with one sentence.
-Built-in presets live in the repository's ``presets/`` folder.
+Preset keys are the setting names of `mdhmc.sampler.settings.SPEC` (older names, its aliases, are
+still read). Built-in presets are the package data ``mdhmc.presets`` (the ``presets/`` folder of the
+checkout; ``mdhmc/presets/`` in an installed wheel), loaded by name with `builtin`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
-from .settings import STAGES, Settings, SettingsError
+from .settings import BY_NAME, STAGES, Settings, SettingsError
 
-__all__ = ["Preset", "PresetError", "load", "loads", "dump", "dumps", "builtin_presets", "PRESET_DIR"]
+__all__ = ["Preset", "PresetError", "load", "loads", "dump", "dumps", "builtin_presets", "builtin", "PRESET_DIR",
+           "JSON_INF"]
 
 FORMAT = "mdhmc-preset"
 VERSION = 1
+# sampler/../presets: the checkout's presets/ folder, and mdhmc/presets/ (package data) in an installed wheel
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+#: how an infinite setting (``trigger``, ``trim_sds``: "never") is written, JSON having no infinity
+JSON_INF = 1e308
 _TOP_KEYS = {"format", "version", "name", "description", "target", "target_dim", "stage", "settings"}
 
 
@@ -103,26 +110,52 @@ def dumps(settings: Settings, target: str | None = None, stage: str | None = Non
     if only_changed:
         default = Settings().to_dict()
         d = {k: v for k, v in d.items() if v != default[k]}
-    d = {k: (None if isinstance(v, float) and v != v else v) for k, v in d.items()}
-    if d.get("trigger") == float("inf"):
-        d["trigger"] = 1e308  # JSON has no infinity; a huge threshold means "never"
-    if d.get("trim_sds") == float("inf"):
-        d["trim_sds"] = 1e308
+    for key in d:
+        if BY_NAME[key].allow_inf and d[key] == math.inf:
+            d[key] = JSON_INF  # JSON has no infinity; every allow_inf setting reads a huge value as "never"
     out = {"format": FORMAT, "version": VERSION, "name": name, "description": description, "target": target,
            "target_dim": target_dim, "stage": stage, "settings": d}
     return json.dumps(out, indent=2)
 
 
 def dump(path: str | os.PathLike, settings: Settings, **kw) -> None:
+    """Write `dumps` to ``path`` atomically (an existing file survives a failed write)."""
+    from .io import atomic_write
+
     text = dumps(settings, **kw)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    atomic_write(path, write)
 
 
 def builtin_presets() -> dict[str, Preset]:
-    """The presets shipped in ``presets/``, by file stem."""
+    """The presets shipped as package data (``mdhmc.presets``), by file stem."""
     out = {}
     if PRESET_DIR.is_dir():
         for p in sorted(PRESET_DIR.glob("*.json")):
             out[p.stem] = load(p)
     return out
+
+
+def builtin(spec: str) -> tuple[Preset, str]:
+    """A preset file, or a built-in preset named by its stem (``seed-scorpio``): (preset, path read).
+
+    A name that is neither an existing file nor a built-in raises `PresetError` listing the built-ins.
+    """
+    path = spec
+    if not os.path.exists(spec) and os.sep not in spec and not spec.endswith(".json"):
+        candidate = PRESET_DIR / f"{spec}.json"
+        if candidate.is_file():
+            path = str(candidate)
+    try:
+        return load(path), path
+    except PresetError as exc:
+        if os.path.exists(path):
+            raise
+        names = sorted(p.stem for p in PRESET_DIR.glob("*.json")) if PRESET_DIR.is_dir() else []
+        if not names:
+            raise
+        raise PresetError(f"{exc}; built-in presets are {', '.join(names)}") from None

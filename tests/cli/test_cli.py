@@ -7,7 +7,6 @@ All commands are submitted at once (see conftest) and run concurrently; tests wa
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import math
 import os
@@ -298,12 +297,26 @@ def test_console_script_and_help():
         pytest.skip("the mdhmc console script is not installed (pip install -e .)")
     r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("mdhmc ")
-    r = subprocess.run(mdhmc_cmd("run", "--help"), capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert r.returncode == 0
-    for flag in ("--target", "--stage", "--walkers", "--sweeps", "--trajectories", "--steps", "--step-size", "--delta",
-                 "--gain", "--noise", "--hot", "--trigger", "--t-hot", "--rungs", "--seed", "--threads", "--preset",
-                 "--out", "--json", "--target-dim", "--warmup"):
-        assert flag in r.stdout, flag
+
+
+def test_run_help_lists_every_setting_with_its_aliases():
+    from mdhmc.sampler.settings import GROUPS, SPEC
+
+    r = subprocess.run(mdhmc_cmd("run", "--help"), capture_output=True, text=True, timeout=60, cwd=REPO,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    words = r.stdout.replace(",", " ").replace(".", " ").split()
+    for s in SPEC:
+        assert "--" + s.name in words, s.name
+        for alias in s.aliases:
+            assert "--" + alias in words, (s.name, alias)
+    for title in GROUPS.values():
+        assert f"{title} settings:" in r.stdout
+    for flag in ("--target", "--target_dim", "--target-dim", "--stage", "--preset", "--threads", "--out", "--json",
+                 "--dry-run", "--no-naive_swap"):
+        assert flag in words, flag
+    # each setting's line carries its default and range
+    assert "Default 0.05; (0, 100]" in r.stdout and "Default 10; (0, inf]" in r.stdout
 
 
 # ------------------------------------------------------------------------------ serve
@@ -371,42 +384,3 @@ def test_serve_real_dashboard_root_url_leads_to_the_app(workdir):
     # dashboard's own tests do that)
     [(status, headers, _)] = _serve_and_get(workdir, {"MDHMC_DASHBOARD_APP": ""}, timeout=120.0)
     assert status in (301, 302) and headers["Location"].rstrip("/").endswith("/app")
-
-
-# ------------------------------------------------------------------------------ in-process helpers
-def test_json_safe_turns_nan_and_inf_into_null():
-    from mdhmc.sampler.cli import _dumps
-
-    text = _dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": np.float64(2.5), "d": np.array([1, 2])})
-    assert json.loads(text) == {"a": None, "b": [1.0, None], "c": 2.5, "d": [1, 2]}
-
-
-def test_table_summarises_many_dimensions():
-    from mdhmc.sampler.cli import format_report
-
-    rep = {"target": "stiff-wells", "dim": 100, "target_source": "built-in", "stage": "metropolis", "walkers": 10,
-           "cold_walkers": 10, "draws": 5, "sweeps": 9, "lp_evals": 1234, "steps": 1234, "wall_s": 0.5, "threads": 2,
-           "acceptance": 0.3, "swap_acceptance": float("nan"), "triggers": 0, "divergences": 0, "abandoned": 0,
-           "mean": list(np.linspace(-1, 2, 100)), "sd": [1.0] * 100, "ks_p": [0.5] * 100, "sliced_w1": 0.1}
-    text = format_report(rep)
-    assert "min -1  max 2  (100 dims)" in text
-    assert "swap acceptance  -" in text
-    assert len(text.splitlines()) == 17
-
-
-def test_progress_line_counts_sweeps_rate_and_eta():
-    from mdhmc.sampler.cli import _Progress
-
-    buf = io.StringIO()
-    p = _Progress(10, stream=buf, delay=0.0, log_every=0.0)
-    assert "starting" in p.line()
-    p.update(1, 100)
-    p.t_first -= 1.0  # pretend the first sweep ended a second ago
-    p.update(5, 500)
-    line = p.line()
-    assert line.startswith("sweep 5/10 [") and "50%" in line and "steps/s" in line and "ETA 0:01" in line
-    p.start()
-    time.sleep(0.7)
-    p.stop()
-    out = buf.getvalue().splitlines()
-    assert out and out[-1].startswith("sweep 5/10")

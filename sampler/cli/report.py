@@ -1,0 +1,126 @@
+"""The report of ``mdhmc run``: a dict of accuracy and cost, printed as a table or one JSON line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from ..io import json_dumps
+
+__all__ = ["build_report", "format_report", "settings_dict", "json_dumps", "yes"]
+
+
+def yes(b) -> str:
+    return "yes" if b else "no"
+
+
+def settings_dict(settings) -> dict:
+    """The settings as a preset writes them (JSON-ready: infinity as a huge number)."""
+    from ..presets import dumps
+
+    return json.loads(dumps(settings))["settings"]
+
+
+def build_report(t, sampler, stage, settings, result, threads, out_path, exact_n=20_000) -> dict:
+    """Accuracy and cost of a finished run (JSON-ready after `json_dumps`)."""
+    from .. import diagnostics
+
+    draws, final = result["draws"], result["final"]
+    tot = result["totals"]
+    rep = {
+        "target": t.name,
+        "target_source": t.source,
+        "dim": t.dim,
+        "stage": stage,
+        "walkers": settings.walkers,
+        "cold_walkers": int(final.shape[0]),
+        "draws": int(draws.shape[0]),
+        "sweeps": int(sampler.sweep_count),
+        "lp_evals": int(tot.get("lp_evals", 0)),
+        "grad_evals": int(tot.get("grad_evals", 0)),
+        "steps": int(tot.get("steps", 0)),
+        "wall_s": float(result["wall_s"]),
+        "threads": threads,
+        "seed": settings.seed,
+    }
+    summ = diagnostics.summary(t, draws, final, exact_n=exact_n)
+    rep["mean"] = summ["mean"]
+    rep["sd"] = summ["sd"]
+    rep.update({
+        "acceptance": result["acceptance"],
+        "swap_acceptance": result["swap_acceptance"],
+        "triggers": int(tot.get("triggers", 0)),
+        "divergences": int(tot.get("divergences", 0)),
+        "abandoned": int(tot.get("abandoned", 0)),
+        "nonfinite": int(tot.get("nonfinite", 0)),
+        "trimmed": int(tot.get("trimmed", 0)),
+        "temperatures": result["temperatures"],
+    })
+    for key in ("ks_p", "sliced_w1", "mass_fractions", "exact_mass_fractions"):
+        if key in summ:
+            rep[key] = summ[key]
+    if t.is_mixture:
+        names = t.component_names or tuple(str(i) for i in range(len(t.component_weights)))
+        rep["components"] = list(names)
+    rep["settings"] = settings_dict(settings)
+    rep["out"] = out_path
+    return rep
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return yes(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_vec(vals, labels=None, max_dims=10) -> str:
+    vals = [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in vals]
+    if len(vals) <= max_dims:
+        if labels:
+            return "  ".join(f"{lab} {_fmt(v)}" for lab, v in zip(labels, vals))
+        return "  ".join(_fmt(v) for v in vals)
+    finite = [v for v in vals if v is not None]
+    if not finite:
+        return f"- ({len(vals)} dims)"
+    return f"min {_fmt(min(finite))}  max {_fmt(max(finite))}  ({len(vals)} dims)"
+
+
+def format_report(rep: dict) -> str:
+    """The report as an aligned two-column table (long vectors summarised by min and max)."""
+    rows = [
+        ("target", f"{rep['target']} ({rep['dim']}-D, {rep['target_source']})"),
+        ("stage", rep["stage"]),
+        ("walkers", f"{rep['walkers']:,} ({rep['cold_walkers']:,} cold)"),
+        ("draws", f"{rep['draws']:,} per cold walker"),
+        ("sweeps", _fmt(rep["sweeps"])),
+        ("lp evals", _fmt(rep["lp_evals"])),
+        ("steps", _fmt(rep["steps"])),
+        ("wall", f"{rep['wall_s']:.2f} s on {rep['threads']} thread{'s' if rep['threads'] != 1 else ''}"),
+        ("acceptance", _fmt(rep["acceptance"])),
+        ("swap acceptance", _fmt(rep["swap_acceptance"])),
+        ("triggers", _fmt(rep["triggers"])),
+        ("divergences", _fmt(rep["divergences"])),
+        ("abandoned", _fmt(rep["abandoned"])),
+        ("mean", _fmt_vec(rep["mean"])),
+        ("sd", _fmt_vec(rep["sd"])),
+    ]
+    if "ks_p" in rep:
+        rows.append(("KS p vs exact", _fmt_vec(rep["ks_p"])))
+        rows.append(("sliced W1", _fmt(rep["sliced_w1"])))
+    if "mass_fractions" in rep:
+        labels = rep.get("components")
+        rows.append(("mass fractions", _fmt_vec(rep["mass_fractions"], labels)))
+        if "exact_mass_fractions" in rep:
+            rows.append(("exact fractions", _fmt_vec(rep["exact_mass_fractions"], labels)))
+    if rep.get("out"):
+        rows.append(("saved", rep["out"]))
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(w)}  {v}" for k, v in rows)
