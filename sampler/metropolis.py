@@ -5,11 +5,11 @@ The proposal for walker i is ``y = x_i + scale[r] * sd_comp * z`` with z ~ N(0, 
 rung (the other half of the same rung) and ``scale[r]`` the rung's scale factor. The
 ensemble is updated half by half: while one half moves, the other (which sets the
 proposal) is fixed, so each half-update is a valid Metropolis kernel for the joint
-ensemble (as in emcee's stretch move). The scale is adapted toward the target acceptance
-only during warm-up and frozen afterwards, so detailed balance holds while recording.
-Scales that differ by orders of magnitude across dimensions (the stiff wells) are taken
-care of by ``sd_comp``. The scale's warm-up adaptation is `sampler.adaptation` (per rung,
-log scale clipped to [-25, 10]); the kernel takes the scale as an argument.
+ensemble (as in emcee's stretch move). The kernel takes ``scale`` as an argument; the
+driver adapts it toward the target acceptance only during warm-up (`sampler.adaptation`:
+per rung, log scale clipped to [-25, 10]) and freezes it afterwards, so detailed balance
+holds while recording. Scales that differ by orders of magnitude across dimensions (the
+stiff wells) are taken care of by ``sd_comp``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from __future__ import annotations
 import collections
 import time
 import types
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -42,8 +42,12 @@ _REBUILD_KEYS = frozenset({"rungs", "t_hot", "naive_swap", "mass", "metropolis_s
                            "hmc_target_accept", "hmc_step_size"})
 
 
-class _Ladder(types.SimpleNamespace):
-    """What `Sampler._build_exact` builds: temperatures, each walker's rung, the moves."""
+class _Ladder(NamedTuple):
+    """What `Sampler._build_exact` builds: the temperatures, each walker's rung, the moves."""
+
+    temperatures: np.ndarray
+    rung: np.ndarray
+    moves: dict
 
 
 class Sampler:
@@ -105,7 +109,6 @@ class Sampler:
         ladder = self._build_exact(s, self.stage)
         self.state: EnsembleState = init(self.target, s.walkers, s.seed, positions)
         self._diffusion_move = diffusion_move
-        self._exact_moves = {}
         self.totals = collections.Counter()
         self.history: collections.deque = collections.deque(maxlen=self.history_size)
         self.last_tracked = None
@@ -140,7 +143,7 @@ class Sampler:
         }
         if stage == "hmc":
             moves["hmc"] = HMCMove(self.target, s.mass, s.hmc_target_accept, s.hmc_step_size)
-        return _Ladder(temperatures=temperatures, rung=rung, moves=moves)
+        return _Ladder(temperatures, rung, moves)
 
     def _install(self, ladder: _Ladder):
         self.temperatures = ladder.temperatures
