@@ -123,6 +123,6 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
             metropolis_sweep(target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
                              scratch, accepted, evals, nonfinite)
         acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
-        return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), np.array(scale, dtype=np.float64))
+        return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), np.asarray(scale, dtype=np.float64))
 
     return step

@@ -58,8 +58,9 @@ class Schedule:
         if not np.all(weights > 0):
             raise ValueError(f"move weights must be positive, got {weights.tolist()}")
         self.moves = tuple(m for m, _ in moves)
-        self.cumulative = np.cumsum(weights) / weights.sum()
-        self.cumulative[-1] = 1.0  # u < 1 always: the last move takes what rounding leaves
+        cumulative = np.cumsum(weights) / weights.sum()
+        cumulative[-1] = 1.0  # u < 1 always: the last move takes what rounding leaves
+        self.cumulative = tuple(float(c) for c in cumulative)
 
     def choose(self, state) -> Move:
         """The move for this sweep; one uniform from the ensemble stream unless there is one move."""
@@ -109,13 +110,15 @@ class MetropolisMove:
         self.report_hot = report_hot  # the record gets the hottest rung's acceptance too
 
     def run(self, state, settings, adapt: bool) -> MoveRecord:
-        _, info = self.step(state, self.adaptation.scale, settings.metropolis_steps)
+        scale = self.adaptation.scale
+        _, info = self.step(state, scale, settings.metropolis_steps)
         if adapt and self.adaptive:
             self.adaptation = self.rule.update(self.adaptation, info.acceptance)
+            scale = self.adaptation.scale
         fields = {"acceptance": float(info.acceptance[0])}
         if self.report_hot:
             fields["acceptance_hot"] = float(info.acceptance[-1])
-        fields["scale"] = float(self.adaptation.scale[0])
+        fields["scale"] = float(scale[0])
         counts = dict(lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
         return MoveRecord(fields, counts, info)
 
