@@ -2,16 +2,24 @@
 exact HMC, and the pipeline that chains them. Kernels are numba, array-only, parallel over
 walkers with per-walker random streams (same seed, same draws, whatever the thread count).
 
-Functional pieces (BlackJAX-style ``build_kernel(...) -> step(state, ...) -> (state, info)``):
-`sampler.diffusion`, `sampler.metropolis`, `sampler.tempering`, `sampler.hmc`, `sampler.trim`,
-with the ensemble state in `sampler.ensemble`. The live driver is `Sampler`.
+Layers, bottom up:
+
+- kernels, one contract for every stage (BlackJAX-style ``build_kernel(...) -> step(state,
+  ...) -> (state, info)``, info a NamedTuple apart from the state):
+  `sampler.diffusion`, `sampler.metropolis`, `sampler.tempering` (the swap move),
+  `sampler.hmc`, `sampler.trim`; the ensemble state is `sampler.ensemble`, the shared
+  Hamiltonian pieces `sampler.hamiltonian`, the random streams `sampler.rng`;
+- `sampler.adaptation`: the one warm-up rule (Robbins-Monro on a log scale) with explicit state;
+- `sampler.moves`: each kernel as a move (settings, adaptation, record entries) and the
+  schedule of weighted moves that makes a phase;
+- `Sampler` (`sampler.pipeline`): the live driver the CLI and the dashboard use.
 """
 
 from .ensemble import EnsembleState, init
 from .pipeline import Sampler
 from .settings import STAGES, Settings, SettingsError
 
-from . import diffusion, hmc, metropolis, tempering, trim  # noqa: E402
+from . import adaptation, diffusion, hamiltonian, hmc, metropolis, moves, tempering, trim  # noqa: E402
 
-__all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "diffusion", "hmc",
-           "metropolis", "tempering", "trim"]
+__all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "adaptation", "diffusion",
+           "hamiltonian", "hmc", "metropolis", "moves", "tempering", "trim"]

@@ -9,6 +9,7 @@ U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
    see `sampler.spsa`, or the exact gradient for comparison):
      leapfrog:  p += eps/2 g(x); x += eps M^-1 p; p += eps/2 g(x)   (g cached between steps)
      euler:     p += eps g(x);   x += eps M^-1 p                    (semi-implicit Euler)
+   (kinetic energy, kick and drift: `sampler.hamiltonian`, shared with exact HMC)
    then the trigger, the thermostat and the noise act on p:
      trigger:    if |H after - H before| of the integration step > trigger, p ~ N(0, M) anew
      thermostat: p <- p exp(-gain (H - H*) eps)   (viscous friction gain x (H - H*): slows a
@@ -36,6 +37,7 @@ from numba import types
 
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
+from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
 
@@ -45,14 +47,6 @@ __all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kerne
 S_U, S_K, S_H, S_HERR, S_ABS_HERR, S_POINTS, S_CHOSEN_HERR, S_CHOSEN_T, N_FSTATS = range(9)
 # per-walker integer counters
 C_EVALS, C_GRAD_EVALS, C_STEPS, C_TRIGGERS, C_ABANDONED, N_ICOUNTS = range(6)
-
-
-@nb.njit(nogil=True, cache=True)
-def _kinetic(p, inv_mass):
-    k = 0.0
-    for j in range(p.shape[0]):
-        k += p[j] * p[j] * inv_mass[j]
-    return 0.5 * k
 
 
 @nb.njit(nogil=True, cache=True)
@@ -88,11 +82,11 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         best[j] = x[i, j]
     lp_cur = lp[i]
     fill_normal(rng, i, p, sqrt_mass)
-    h_star = -lp_cur + _kinetic(p, inv_mass)
+    h_star = -lp_cur + kinetic(p, inv_mass)
     if hot != 1.0:
         for j in range(d):
             p[j] *= hot
-    kin = _kinetic(p, inv_mass)
+    kin = kinetic(p, inv_mass)
     h = -lp_cur + kin
     ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
     evals = ev
@@ -125,11 +119,8 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         t += 1
         h_before = h
         # leapfrog: half kick, drift, half kick; semi-implicit Euler: full kick, drift
-        kick = 0.5 * step_size if leapfrog else step_size
-        for j in range(d):
-            p[j] += kick * g[j]
-        for j in range(d):
-            cur[j] += step_size * inv_mass[j] * p[j]
+        kick(p, g, 0.5 * step_size if leapfrog else step_size)
+        drift(cur, p, step_size, inv_mass)
         lp_cur = log_density(cur)
         evals += 1
         if not math.isfinite(lp_cur):
@@ -142,9 +133,8 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             abandoned = True
             break
         if leapfrog:
-            for j in range(d):
-                p[j] += 0.5 * step_size * g[j]
-        kin = _kinetic(p, inv_mass)
+            kick(p, g, 0.5 * step_size)
+        kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         if abs(h - h_before) > trigger:
             # an integration step that jumps in energy is a divergence in the making: start afresh
@@ -158,7 +148,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
                 fill_normal(rng, i, zero_noise, sqrt_mass)
                 for j in range(d):
                     p[j] += noise * sq * zero_noise[j]
-        kin = _kinetic(p, inv_mass)
+        kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         herr = h - h_star
         logw = -(herr / delta) ** 2 + lp_cur
@@ -297,11 +287,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
     diagonal (None: unit). ``tracked`` is the walker whose trajectory is recorded (-1: none).
     """
     dim = target.dim
-    m = np.ones(dim) if mass is None else np.asarray(mass, dtype=np.float64)
-    if m.shape != (dim,):
-        raise ValueError(f"mass must have {dim} entries, got {m.size}")
-    inv_mass = 1.0 / m
-    sqrt_mass = np.sqrt(m)
+    inv_mass, sqrt_mass = diagonal_mass(mass, dim)
     lp_fn = target.log_density
     grad_fn = target.grad_log_density if target.grad_log_density is not None else _no_gradient
     bufs = {}

@@ -4,8 +4,10 @@ Per walker and sweep: p ~ N(0, M); ``hmc_steps`` leapfrog steps of size eps (jit
 uniformly by +-20% per trajectory, so fixed-length orbits cannot trap the chain); accept
 with min(1, exp(H0 - H1)). A trajectory whose energy error exceeds 1000 (Stan's rule) or
 whose lp turns non-finite is a *divergence*: rejected, counted and its position reported.
-During warm-up the step size is adapted (per temperature rung, Robbins-Monro on log eps)
-toward ``hmc_target_accept``; afterwards it is frozen.
+The kinetic energy and the leapfrog kick/drift are `sampler.hamiltonian`'s. The kernel
+takes the step size as an argument; during warm-up the driver adapts it toward
+``hmc_target_accept`` (`sampler.adaptation`: one for the ensemble, Robbins-Monro on log
+eps clipped to [-20, 5]); afterwards it is frozen.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from numba import types
 
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
+from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .rng import fill_normal, uniform
 
-__all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD"]
+__all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD", "LOG_STEP_SIZE_LIMITS"]
 
 DIVERGENCE_THRESHOLD = 1000.0
+#: clip limits of the adapted log step size (`sampler.adaptation.RobbinsMonro`)
+LOG_STEP_SIZE_LIMITS = (-20.0, 5.0)
 
 
 @nb.njit(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
@@ -34,7 +39,7 @@ DIVERGENCE_THRESHOLD = 1000.0
          nogil=True, cache=True, parallel=True)
 def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, jitter,
               scratch, accept_prob, divergent, div_pos, evals, grad_evals):
-    """One HMC transition per walker. ``step_size`` is per walker; ``scratch`` is (walkers, 3, dim).
+    """One HMC transition per walker. ``step_size`` is per walker; ``scratch`` is (walkers, 2, dim).
 
     ``accept_prob[i]`` gets min(1, exp(-dH)) (0 for a divergence); ``divergent[i]`` 1 if the
     trajectory diverged, with the point where it did in ``div_pos[i]``.
@@ -46,20 +51,15 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
         for j in range(d):
             q[j] = x[i, j]
         fill_normal(rng, i, p, sqrt_mass)
-        k0 = 0.0
-        for j in range(d):
-            k0 += p[j] * p[j] * inv_mass[j]
-        h0 = -lp[i] + 0.5 * k0
+        h0 = -lp[i] + kinetic(p, inv_mass)
         eps = step_size[i] * (1.0 + jitter * (2.0 * uniform(rng, i) - 1.0))
         g = grad_log_density(q)
         grad_evals[i] += 1
         lpq = lp[i]
         div = False
         for _ in range(n_steps):
-            for j in range(d):
-                p[j] += 0.5 * eps * g[j]
-            for j in range(d):
-                q[j] += eps * inv_mass[j] * p[j]
+            kick(p, g, 0.5 * eps)
+            drift(q, p, eps, inv_mass)
             lpq = log_density(q)
             evals[i] += 1
             g = grad_log_density(q)
@@ -67,12 +67,8 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
             if not math.isfinite(lpq):
                 div = True
                 break
-            for j in range(d):
-                p[j] += 0.5 * eps * g[j]
-            k1 = 0.0
-            for j in range(d):
-                k1 += p[j] * p[j] * inv_mass[j]
-            if (-lpq + 0.5 * k1) - h0 > DIVERGENCE_THRESHOLD:
+            kick(p, g, 0.5 * eps)
+            if (-lpq + kinetic(p, inv_mass)) - h0 > DIVERGENCE_THRESHOLD:
                 div = True
                 break
         divergent[i] = 1 if div else 0
@@ -81,10 +77,7 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
             for j in range(d):
                 div_pos[i, j] = q[j]
             continue
-        k1 = 0.0
-        for j in range(d):
-            k1 += p[j] * p[j] * inv_mass[j]
-        dh = (-lpq + 0.5 * k1) - h0
+        dh = (-lpq + kinetic(p, inv_mass)) - h0
         a = 1.0 if dh <= 0.0 else math.exp(-dh)
         if not math.isfinite(a):
             a = 0.0
@@ -102,29 +95,26 @@ class HMCInfo(NamedTuple):
     lp_evals: int
     grad_evals: int
     steps: int
-    step_size: float  # after any adaptation
+    step_size: float  # the one used (before jitter)
 
 
-def build_kernel(target, mass=None, target_accept: float = 0.8, step_size: float = 0.1, jitter: float = 0.2):
-    """``step(state, n_steps, adapt=False) -> (state, HMCInfo)`` on the whole ensemble at T=1.
+def build_kernel(target, mass=None, jitter: float = 0.2):
+    """``step(state, step_size, n_steps) -> (state, HMCInfo)`` on the whole ensemble at T=1.
 
-    The step size is one for the ensemble, adapted (when ``adapt``) toward ``target_accept``.
+    ``mass`` is a diagonal (None: unit); ``step_size`` is one for the ensemble, jittered by
+    +-``jitter`` per trajectory.
     """
     if target.grad_log_density is None:
         raise ValueError(f"target {target.name!r} has no gradient: exact HMC needs grad_log_density")
     dim = target.dim
-    m = np.ones(dim) if mass is None else np.asarray(mass, dtype=np.float64)
-    inv_mass = 1.0 / m
-    sqrt_mass = np.sqrt(m)
-    log_eps = [math.log(step_size)]
-    t = [0]
+    inv_mass, sqrt_mass = diagonal_mass(mass, dim)
     bufs = {}
 
-    def step(state, n_steps: int, adapt: bool = False):
+    def step(state, step_size: float, n_steps: int):
         n = state.walkers
         if bufs.get("n") != n:
             bufs.update(n=n, scratch=np.empty((n, 2, dim)))
-        eps = np.full(n, math.exp(log_eps[0]))
+        eps = np.full(n, step_size)
         accept_prob = np.zeros(n)
         divergent = np.zeros(n, dtype=np.int64)
         div_pos = np.zeros((n, dim))
@@ -133,13 +123,9 @@ def build_kernel(target, mass=None, target_accept: float = 0.8, step_size: float
         hmc_sweep(target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
                   inv_mass, sqrt_mass, eps, int(n_steps), jitter, bufs["scratch"], accept_prob, divergent, div_pos,
                   evals, gevals)
-        acc = float(accept_prob.mean())
-        if adapt:
-            t[0] += 1
-            log_eps[0] = float(np.clip(log_eps[0] + (1.0 / t[0] ** 0.6) * 2.0 * (acc - target_accept), -20, 5))
         dv = divergent.astype(bool)
-        info = HMCInfo(acc, int(dv.sum()), div_pos[dv].copy(), int(evals.sum()), int(gevals.sum()),
-                       int(n * n_steps), math.exp(log_eps[0]))
+        info = HMCInfo(float(accept_prob.mean()), int(dv.sum()), div_pos[dv].copy(), int(evals.sum()),
+                       int(gevals.sum()), int(n * n_steps), float(step_size))
         return state, info
 
     return step

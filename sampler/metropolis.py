@@ -5,10 +5,11 @@ The proposal for walker i is ``y = x_i + scale[r] * sd_comp * z`` with z ~ N(0, 
 rung (the other half of the same rung) and ``scale[r]`` the rung's scale factor. The
 ensemble is updated half by half: while one half moves, the other (which sets the
 proposal) is fixed, so each half-update is a valid Metropolis kernel for the joint
-ensemble (as in emcee's stretch move). The scale is adapted toward the target acceptance
-only during warm-up and frozen afterwards, so detailed balance holds while recording.
-Scales that differ by orders of magnitude across dimensions (the stiff wells) are taken
-care of by ``sd_comp``.
+ensemble (as in emcee's stretch move). The kernel takes ``scale`` as an argument; the
+driver adapts it toward the target acceptance only during warm-up (`sampler.adaptation`:
+per rung, log scale clipped to [-25, 10]) and freezes it afterwards, so detailed balance
+holds while recording. Scales that differ by orders of magnitude across dimensions (the
+stiff wells) are taken care of by ``sd_comp``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from mdhmc.targets._jit import LOG_DENSITY
 
 from .rng import fill_normal, uniform
 
-__all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "Adaptation"]
+__all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
+
+#: clip limits of the adapted log scale (`sampler.adaptation.RobbinsMonro`)
+LOG_SCALE_LIMITS = (-25.0, 10.0)
 
 
 @nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
@@ -65,30 +69,12 @@ class MetropolisInfo(NamedTuple):
     acceptance: np.ndarray  # per rung, this sweep
     lp_evals: int
     nonfinite: int
-    scale: np.ndarray  # per rung, after any adaptation
+    scale: np.ndarray  # per rung, the one used
 
 
-class Adaptation:
-    """Per-rung log-scale Robbins-Monro adaptation toward a target acceptance."""
-
-    def __init__(self, rungs: int, dim: int, target_accept: float, scale: float | None = None):
-        self.fixed = scale is not None
-        init = scale if scale is not None else 2.38 / math.sqrt(dim)
-        self.log_scale = np.full(rungs, math.log(init))
-        self.target = target_accept
-        self.t = 0
-
-    @property
-    def scale(self) -> np.ndarray:
-        return np.exp(self.log_scale)
-
-    def update(self, acceptance: np.ndarray):
-        if self.fixed:
-            return
-        self.t += 1
-        gamma = 1.0 / (self.t ** 0.6)  # decays: converges, while early sweeps move fast
-        self.log_scale += gamma * 2.0 * (np.asarray(acceptance) - self.target)
-        np.clip(self.log_scale, -25.0, 10.0, out=self.log_scale)
+def default_scale(dim: int) -> float:
+    """The starting scale factor, 2.38 / sqrt(dim) (optimal for a Gaussian target)."""
+    return 2.38 / math.sqrt(dim)
 
 
 def _halves(rung: np.ndarray, rungs: int):
@@ -101,9 +87,10 @@ def _halves(rung: np.ndarray, rungs: int):
 
 
 def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
-    """``step(state, adaptation, n_steps=1, adapt=False) -> (state, MetropolisInfo)``.
+    """``step(state, scale, n_steps=1) -> (state, MetropolisInfo)``.
 
-    ``rung[i]`` is walker i's temperature rung and ``betas[r]`` = 1 / T_r.
+    ``rung[i]`` is walker i's temperature rung and ``betas[r]`` = 1 / T_r; ``scale[r]`` is
+    rung r's proposal scale factor (see `default_scale`).
     """
     rung = np.asarray(rung, dtype=np.int64)
     betas = np.asarray(betas, dtype=np.float64)
@@ -126,19 +113,16 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
                 sd = np.ones(dim)
             prop_sd[dst] = scale[r] * sd
 
-    def step(state, adaptation: Adaptation, n_steps: int = 1, adapt: bool = False):
+    def step(state, scale: np.ndarray, n_steps: int = 1):
         x, lp = state.positions, state.log_density
         accepted = np.zeros(n, dtype=np.int64)
         evals = np.zeros(n, dtype=np.int64)
         nonfinite = np.zeros(n, dtype=np.int64)
-        scale = adaptation.scale
         for moving, fixed in ((half_a, half_b), (half_b, half_a)):
             proposal_sd(x, moving, fixed, scale)
             metropolis_sweep(target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
                              scratch, accepted, evals, nonfinite)
         acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
-        if adapt:
-            adaptation.update(acc)
-        return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), adaptation.scale.copy())
+        return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), np.asarray(scale, dtype=np.float64))
 
     return step

@@ -1,40 +1,53 @@
 """The pipeline and the live driver: dispersed starts -> diffusion -> trim -> tempering.
 
-`Sampler` owns an ensemble and advances it one *sweep* at a time in the current stage:
+`Sampler` owns an ensemble and advances it one *sweep* at a time in the current phase.
+Each phase is a schedule of weighted moves (`sampler.moves.PHASE_MOVES`):
 
 - ``"diffusion"``: one momentum-diffusion trajectory per walker (`sampler.diffusion`);
 - ``"metropolis"``: random-walk Metropolis on every walker at T=1 (`sampler.metropolis`);
 - ``"tempering"``: with probability 1/2 Metropolis at each rung's temperature, else swap
   attempts between adjacent rungs (`sampler.tempering`);
-- ``"hmc"``: the exact-HMC baseline at T=1 (`sampler.hmc`);
-- ``"pipeline"``: ``diffusion_sweeps`` diffusion sweeps, then trim (`sampler.trim`), then
-  tempering sweeps; it advances by itself.
+- ``"hmc"``: the exact-HMC baseline at T=1 (`sampler.hmc`).
+
+The stage says which phases run: ``"diffusion"``, ``"metropolis"``, ``"tempering"`` and
+``"hmc"`` stay in their phase; ``"pipeline"`` runs ``diffusion_sweeps`` diffusion sweeps,
+then trims (`sampler.trim`), then tempering sweeps; it advances by itself.
 
 In the Metropolis, tempering and HMC phases the first ``warmup`` sweeps adapt (proposal
-scale / step size) and are not recorded; later sweeps record the cold ensemble. Settings
-may change between sweeps (`Sampler.update`): most take effect on the next sweep; a new
-``walkers`` or ``seed`` resets the ensemble. The GIL is released inside every kernel.
+scale / step size, `sampler.adaptation`) and are not recorded; later sweeps record the
+cold ensemble. Settings may change between sweeps (`Sampler.update`): most take effect on
+the next sweep; a new ``walkers`` or ``seed`` resets the ensemble. The GIL is released
+inside every kernel.
 """
 
 from __future__ import annotations
 
 import collections
 import time
-from typing import Callable
+import types
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import diffusion, hmc, metropolis, tempering
+from . import diffusion, hmc, tempering, trim
 from .ensemble import EnsembleState, init
-from .rng import uniform
+from .moves import PHASE_MOVES, DiffusionMove, HMCMove, MetropolisMove, Schedule, SwapMove
 from .settings import STAGES, Settings, SettingsError
-from .trim import trim
 
 __all__ = ["Sampler", "RESET_KEYS"]
 
 RESET_KEYS = frozenset({"walkers", "seed"})
+# settings baked into the Metropolis, swap and HMC moves: a change rebuilds them (adaptation restarts)
 _REBUILD_KEYS = frozenset({"rungs", "t_hot", "naive_swap", "mass", "metropolis_scale", "target_accept",
                            "hmc_target_accept", "hmc_step_size"})
+
+
+class _Ladder(NamedTuple):
+    """What `Sampler._build_exact` builds: the temperatures, each walker's rung, the moves."""
+
+    temperatures: np.ndarray
+    rung: np.ndarray
+    moves: dict
 
 
 class Sampler:
@@ -51,6 +64,14 @@ class Sampler:
         Walker whose diffusion trajectory is recorded for display (walker 0 is cold).
     max_recorded_values : int
         Cap on recorded cold draws (floats), as a ring buffer of whole sweeps.
+    history_size : int
+        Per-sweep records kept in `history` (a ring buffer).
+
+    Public state: ``state`` (the `EnsembleState`), ``settings``, ``target``, ``stage``,
+    ``phase``, ``stage_sweep`` (sweeps in the current phase), ``sweep_count``, ``totals``
+    (counters), ``history`` (per-sweep records), ``draws`` (recorded cold ensembles),
+    ``last_tracked`` (the tracked walker's last trajectory), ``last_divergences``,
+    ``rung``, ``temperatures``, ``trim_info``, ``wall_s``; ``moves`` and ``schedule``.
 
     Examples
     --------
@@ -63,14 +84,15 @@ class Sampler:
     """
 
     def __init__(self, target, settings: Settings | None = None, stage: str = "pipeline",
-                 positions: np.ndarray | None = None, tracked: int = 0, max_recorded_values: int = 20_000_000):
+                 positions: np.ndarray | None = None, tracked: int = 0, max_recorded_values: int = 20_000_000,
+                 history_size: int = 20_000):
         self.target = target
         self.settings = settings or Settings()
-        if stage not in STAGES:
-            raise SettingsError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+        _check_stage(stage)
         self.stage = stage
         self.tracked = tracked
         self.max_recorded_values = int(max_recorded_values)
+        self.history_size = int(history_size)
         self._start_positions = positions
         self.reset()
 
@@ -82,82 +104,109 @@ class Sampler:
             positions = self._start_positions
         if positions is not None and len(positions) != s.walkers:
             positions = None
+        # build first: a refused setting leaves the sampler as it was
+        diffusion_move = DiffusionMove(self.target, s.mass, self.tracked)
+        ladder = self._build_exact(s, self.stage)
         self.state: EnsembleState = init(self.target, s.walkers, s.seed, positions)
-        self._diffusion_step = diffusion.build_kernel(self.target, s.mass, self.tracked)
+        self._diffusion_move = diffusion_move
         self.totals = collections.Counter()
-        self.history: collections.deque = collections.deque(maxlen=20_000)
+        self.history: collections.deque = collections.deque(maxlen=self.history_size)
         self.last_tracked = None
         self.last_divergences = np.empty((0, self.target.dim))
         self.wall_s = 0.0
         self.sweep_count = 0
-        self._enter_stage(self.stage, keep_counters=False)
+        self._enter_stage(self.stage, ladder, keep_counters=False)
 
-    def _enter_stage(self, stage: str, keep_counters: bool = True):
+    def _enter_stage(self, stage: str, ladder: _Ladder, keep_counters: bool = True):
         self.stage = stage
         self.phase = "diffusion" if stage in ("pipeline", "diffusion") else stage
         self.stage_sweep = 0  # sweeps done in the current phase
-        self._build_exact_kernels()
+        self._install(ladder)
         self.draws: collections.deque = collections.deque(maxlen=self._max_recorded_sweeps())
         if not keep_counters:
             self.totals.clear()
         self.trim_info = None
 
-    def _tempered(self) -> bool:
-        return self.stage in ("tempering", "pipeline")
-
-    def _build_exact_kernels(self):
-        s = self.settings
+    def _build_exact(self, s: Settings, stage: str) -> _Ladder:
+        """The temperature ladder and the Metropolis, swap and (stage hmc) HMC moves for ``s``."""
         n = s.walkers
-        rungs = s.rungs if self._tempered() else 1
+        rungs = s.rungs if stage in ("tempering", "pipeline") else 1
         if rungs > 1 and n < 2 * rungs:
             raise SettingsError(f"tempering with {rungs} rungs needs at least {2 * rungs} walkers, got {n}")
-        temps = s.temperatures() if rungs > 1 else [1.0]
-        self.temperatures = np.array(temps)
-        self.rung = tempering.rung_assignment(n, rungs)
-        betas = 1.0 / self.temperatures
-        self._mh_step = metropolis.build_kernel(self.target, self.rung, betas)
-        self._mh_adapt = metropolis.Adaptation(rungs, self.target.dim, s.target_accept_for(self.target.dim),
-                                               s.metropolis_scale)
-        self._swap = tempering.build_swap_kernel(self.rung, betas, s.naive_swap)
-        self._hmc_step = None
-        if self.stage == "hmc":
-            self._hmc_step = hmc.build_kernel(self.target, s.mass, s.hmc_target_accept, s.hmc_step_size)
+        temperatures = np.array(s.temperatures() if rungs > 1 else [1.0])
+        rung = tempering.rung_assignment(n, rungs)
+        betas = 1.0 / temperatures
+        moves = {
+            "metropolis": MetropolisMove(self.target, rung, betas, s.target_accept_for(self.target.dim),
+                                         s.metropolis_scale, report_hot=stage in ("tempering", "pipeline")),
+            "swap": SwapMove(rung, betas, s.naive_swap),
+        }
+        if stage == "hmc":
+            moves["hmc"] = HMCMove(self.target, s.mass, s.hmc_target_accept, s.hmc_step_size)
+        return _Ladder(temperatures, rung, moves)
+
+    def _install(self, ladder: _Ladder):
+        self.temperatures = ladder.temperatures
+        self.rung = ladder.rung
+        self._exact_moves = ladder.moves
+        self._schedule_moves()
+
+    def _schedule_moves(self):
+        moves = self.moves
+        self._schedules = {phase: Schedule([(moves[name], weight) for name, weight in pairs])
+                           for phase, pairs in PHASE_MOVES.items() if all(name in moves for name, _ in pairs)}
 
     def _max_recorded_sweeps(self) -> int:
         cold = max(1, int((self.rung == 0).sum()))
         return max(10, self.max_recorded_values // (cold * self.target.dim))
 
+    @property
+    def moves(self) -> types.MappingProxyType:
+        """The current stage's moves by name (``"diffusion"``, ``"metropolis"``, ``"swap"``, and
+        ``"hmc"`` in stage hmc); ``moves[name].run(state, settings, adapt)`` runs one directly."""
+        return types.MappingProxyType({"diffusion": self._diffusion_move, **self._exact_moves})
+
+    @property
+    def schedule(self) -> Schedule:
+        """The current phase's weighted moves."""
+        return self._schedules[self.phase]
+
     def set_stage(self, stage: str):
         """Switch stage live, keeping the walkers where they are (adaptation restarts)."""
-        if stage not in STAGES:
-            raise SettingsError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+        _check_stage(stage)
         if stage == "hmc" and not self.target.has_gradient:
             raise SettingsError(f"target {self.target.name!r} has no gradient: exact HMC is not available")
-        self._enter_stage(stage)
+        self._enter_stage(stage, self._build_exact(self.settings, stage))
 
     def update(self, **changes) -> bool:
         """Apply setting changes; returns True if the ensemble was reset.
 
         Diffusion settings apply from the next sweep; temperature-ladder settings rebuild the
         Metropolis/tempering kernels (walkers stay put, adaptation restarts); ``walkers`` or
-        ``seed`` reset the ensemble.
+        ``seed`` reset the ensemble. A refused change (`SettingsError`) changes nothing.
         """
         new = self.settings.replace(**changes)
         changed = {k for k in changes if getattr(new, k) != getattr(self.settings, k)}
         if not changed:
             return False
-        self.settings = new
         if changed & RESET_KEYS:
-            self.reset()
+            old, self.settings = self.settings, new
+            try:
+                self.reset()
+            except Exception:
+                self.settings = old
+                raise
             return True
-        if "mass" in changed:
-            self._diffusion_step = diffusion.build_kernel(self.target, new.mass, self.tracked)
-        if changed & _REBUILD_KEYS:
-            keep_draws = self.draws
-            self._build_exact_kernels()
-            if len(self.rung) and self.draws.maxlen != self._max_recorded_sweeps():
-                keep_draws = collections.deque(keep_draws, maxlen=self._max_recorded_sweeps())
-            self.draws = keep_draws
+        diffusion_move = DiffusionMove(self.target, new.mass, self.tracked) if "mass" in changed else None
+        ladder = self._build_exact(new, self.stage) if changed & _REBUILD_KEYS else None
+        self.settings = new
+        if diffusion_move is not None:
+            self._diffusion_move = diffusion_move
+            self._schedule_moves()
+        if ladder is not None:
+            self._install(ladder)
+            if self.draws.maxlen != self._max_recorded_sweeps():
+                self.draws = collections.deque(self.draws, maxlen=self._max_recorded_sweeps())
         return False
 
     # ------------------------------------------------------------------ running
@@ -190,39 +239,17 @@ class Sampler:
         rec = {"stage": self.stage, "phase": self.phase, "sweep": self.sweep_count}
         adapt = self.stage_sweep < s.warmup
         record = self.recording or (self.phase == "diffusion" and self.stage == "diffusion")
-        if self.phase == "diffusion":
-            _, info = self._diffusion_step(self.state, diffusion.DiffusionParams.from_settings(s))
-            self.last_tracked = info.tracked
-            rec.update(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
-                       mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
-            if info.tracked is not None and len(info.tracked.energies):
-                e = info.tracked.energies
-                rec.update(tracked_U=float(e[:, 0].mean()), tracked_K=float(e[:, 1].mean()),
-                           tracked_H=float(e[:, 2].mean()), tracked_herr=float(e[:, 3].mean()))
-            self._count(rec, lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps,
-                        triggers=info.triggers, abandoned=info.abandoned)
-        elif self.phase == "metropolis":
-            _, info = self._mh_step(self.state, self._mh_adapt, s.metropolis_steps, adapt and self._mh_adapt is not None)
-            rec.update(acceptance=float(info.acceptance[0]), scale=float(info.scale[0]))
-            self._count(rec, lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
-        elif self.phase == "tempering":
-            if uniform(self.state.rng, self.state.walkers) < 0.5:
-                _, info = self._mh_step(self.state, self._mh_adapt, s.metropolis_steps, adapt)
-                rec.update(move="metropolis", acceptance=float(info.acceptance[0]),
-                           acceptance_hot=float(info.acceptance[-1]), scale=float(info.scale[0]))
-                self._count(rec, lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
-            else:
-                info = self._swap(self.state, int(round(s.swaps_per_walker * s.walkers)))
-                rec.update(move="swap", swap_acceptance=info.acceptance, ejections=info.ejections)
-                self._count(rec, swap_attempts=int(info.attempts.sum()), swaps=int(info.accepted.sum()),
-                            ejections=info.ejections)
-        elif self.phase == "hmc":
-            _, info = self._hmc_step(self.state, s.hmc_steps, adapt)
-            rec.update(acceptance=info.acceptance, step_size=info.step_size)
-            if info.divergences:
-                self.last_divergences = info.divergent_positions
-            self._count(rec, lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps,
-                        divergences=info.divergences)
+        schedule = self.schedule
+        move = schedule.choose(self.state)
+        if len(schedule.moves) > 1:
+            rec["move"] = move.name
+        out = move.run(self.state, s, adapt)
+        rec.update(out.fields)
+        self._count(rec, **out.counts)
+        if isinstance(out.info, diffusion.DiffusionInfo):
+            self.last_tracked = out.info.tracked
+        elif isinstance(out.info, hmc.HMCInfo) and out.info.divergences:
+            self.last_divergences = out.info.divergent_positions
         self.stage_sweep += 1
         self.sweep_count += 1
         if record:
@@ -247,7 +274,7 @@ class Sampler:
     def _advance_pipeline(self):
         s = self.settings
         if self.stage == "pipeline" and self.phase == "diffusion" and self.stage_sweep >= s.diffusion_sweeps:
-            self.trim_info = trim(self.state, s.trim_sds)
+            _, self.trim_info = trim.build_kernel(s.trim_sds)(self.state)
             self.totals["trimmed"] += self.trim_info.replaced
             self.phase = "tempering"
             self.stage_sweep = 0
@@ -291,3 +318,7 @@ class Sampler:
     def walkers_per_rung(self) -> np.ndarray:
         return np.bincount(self.rung, minlength=len(self.temperatures))
 
+
+def _check_stage(stage: str):
+    if stage not in STAGES:
+        raise SettingsError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")

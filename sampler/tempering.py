@@ -5,7 +5,8 @@ exp(lp / T_r), with T_0 = 1 (the cold ensemble) and a geometric ladder up to ``t
 (the thread used two rungs, T = 1 and 3.5). Each sweep, with probability 1/2, every walker
 takes a Metropolis step at its own temperature (`sampler.metropolis`); otherwise
 ``swaps_per_walker x walkers`` swap attempts are made between random walkers of adjacent
-rungs (r, r+1), accepted with the standard probability
+rungs (r, r+1) -- the swap move built here; `sampler.moves` holds the 1/2-1/2 schedule.
+A swap is accepted with the standard probability
 
     min(1, exp((1/T_r - 1/T_{r+1}) (lp_{r+1} - lp_r)))
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from .rng import randint, uniform
 
-__all__ = ["swap_sweep", "SwapInfo", "rung_assignment", "build_swap_kernel"]
+__all__ = ["swap_sweep", "SwapInfo", "rung_assignment", "build_kernel"]
 
 
 @nb.njit(nogil=True, cache=True)
@@ -102,23 +103,27 @@ class SwapInfo(NamedTuple):
         return float(self.accepted.sum()) / a if a else float("nan")
 
 
-def build_swap_kernel(rung: np.ndarray, betas: np.ndarray, naive: bool = False):
-    """``swap(state, n_attempts) -> SwapInfo``; the ensemble stream drives it."""
+def build_kernel(rung: np.ndarray, betas: np.ndarray, naive: bool = False):
+    """``step(state, n_attempts) -> (state, SwapInfo)``: the swap move; the ensemble stream drives it.
+
+    ``rung[i]`` is walker i's rung (`rung_assignment`), ``betas[r]`` = 1 / T_r; ``naive``
+    selects the thread's first (biased) rule.
+    """
     rung = np.asarray(rung)
     rungs = len(betas)
     betas = np.asarray(betas, dtype=np.float64)
-    starts = np.array([np.flatnonzero(rung == r)[0] for r in range(rungs)], dtype=np.int64)
     sizes = np.array([(rung == r).sum() for r in range(rungs)], dtype=np.int64)
     if np.any(sizes < 1):
         raise ValueError(f"every rung needs at least one walker: {rung.size} walkers, {rungs} rungs")
+    starts = np.array([np.flatnonzero(rung == r)[0] for r in range(rungs)], dtype=np.int64)
 
-    def swap(state, n_attempts: int) -> SwapInfo:
+    def step(state, n_attempts: int):
         attempts = np.zeros(max(rungs - 1, 1), dtype=np.int64)
         accepted = np.zeros_like(attempts)
         ej = np.zeros(1, dtype=np.int64)
         if rungs > 1 and n_attempts > 0:
             swap_sweep(state.positions, state.log_density, state.rng, state.walkers, starts, sizes, betas,
                        int(n_attempts), bool(naive), attempts, accepted, ej)
-        return SwapInfo(attempts, accepted, int(ej[0]))
+        return state, SwapInfo(attempts, accepted, int(ej[0]))
 
-    return swap
+    return step

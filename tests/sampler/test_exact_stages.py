@@ -15,6 +15,7 @@ import pytest
 
 from mdhmc import targets
 from mdhmc.sampler import Sampler, Settings, metropolis
+from mdhmc.sampler.adaptation import RobbinsMonro
 from mdhmc.sampler.ensemble import init
 from sampler_models import correlated_gaussian
 from stat_helpers import compare_to_exact, format_rows, ks_thinned
@@ -100,11 +101,14 @@ def test_negative_control_wrong_temperature_fails():
     state = init(target, 1000, 5, positions=target.sample_exact(1000, np.random.default_rng(5)))
     rung = np.zeros(1000, dtype=np.int64)
     step = metropolis.build_kernel(target, rung, np.array([0.8]))
-    adapt = metropolis.Adaptation(1, 2, 0.5)
+    rule = RobbinsMonro(0.5, *metropolis.LOG_SCALE_LIMITS)
+    adaptation = rule.init(metropolis.default_scale(2))
     draws = []
     for k in range(400):
-        step(state, adapt, 1, adapt=k < 100)
-        if k >= 100:
+        _, info = step(state, adaptation.scale, 1)
+        if k < 100:
+            adaptation = rule.update(adaptation, info.acceptance)
+        else:
             draws.append(state.positions.copy())
     ok, report = check(np.array(draws), target, "gaussian")
     assert not ok, "a sampler at the wrong temperature passed the exactness check:\n" + report

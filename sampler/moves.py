@@ -1,0 +1,163 @@
+"""Moves and the schedule of weighted moves that makes each phase (as in emcee).
+
+A *move* wraps one stage's kernel (``build_kernel(...) -> step(state, ...) -> (state,
+info)``) with what the driver needs around it: the per-sweep settings it reads, its
+warm-up adaptation state (`sampler.adaptation`, explicit: the move keeps the state the
+rule returns) and the entries it adds to the sweep's record. Its ``run(state, settings,
+adapt)`` returns a `MoveRecord`.
+
+A phase is a `Schedule` of (move, weight) pairs (`PHASE_MOVES`); each sweep runs one
+move, the first k with u < cumulative weight k for u uniform on the ensemble stream.
+A schedule of one move draws nothing, so adding the schedule changed no draw: tempering's
+(Metropolis 1/2, swap 1/2) is exactly the former coin ``u < 0.5``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Protocol, Sequence
+
+import numpy as np
+
+from . import diffusion, hmc, metropolis, tempering
+from .adaptation import RobbinsMonro
+from .rng import uniform
+
+__all__ = ["Move", "MoveRecord", "Schedule", "PHASE_MOVES", "DiffusionMove", "MetropolisMove", "SwapMove",
+           "HMCMove"]
+
+#: phase -> ((move name, weight), ...): what a sweep of that phase does
+PHASE_MOVES = {
+    "diffusion": (("diffusion", 1.0),),
+    "metropolis": (("metropolis", 1.0),),
+    "tempering": (("metropolis", 0.5), ("swap", 0.5)),
+    "hmc": (("hmc", 1.0),),
+}
+
+
+class MoveRecord(NamedTuple):
+    fields: dict  # entries of the sweep's record
+    counts: dict  # integer counters: entries of the record, and added to the sampler's totals
+    info: tuple  # the kernel's own info (DiffusionInfo, MetropolisInfo, SwapInfo, HMCInfo)
+
+
+class Move(Protocol):
+    name: str
+
+    def run(self, state, settings, adapt: bool) -> MoveRecord:
+        """Advance ``state`` in place; adapt (warm-up) only when ``adapt``."""
+
+
+class Schedule:
+    """Moves with weights; `choose` picks the move of one sweep."""
+
+    def __init__(self, moves: Sequence[tuple[Move, float]]):
+        if not moves:
+            raise ValueError("a schedule needs at least one move")
+        weights = np.array([w for _, w in moves], dtype=np.float64)
+        if not np.all(weights > 0):
+            raise ValueError(f"move weights must be positive, got {weights.tolist()}")
+        self.moves = tuple(m for m, _ in moves)
+        cumulative = np.cumsum(weights) / weights.sum()
+        cumulative[-1] = 1.0  # u < 1 always: the last move takes what rounding leaves
+        self.cumulative = tuple(float(c) for c in cumulative)
+
+    def choose(self, state) -> Move:
+        """The move for this sweep; one uniform from the ensemble stream unless there is one move."""
+        if len(self.moves) == 1:
+            return self.moves[0]
+        u = uniform(state.rng, state.walkers)
+        for move, cum in zip(self.moves, self.cumulative):
+            if u < cum:
+                return move
+        return self.moves[-1]
+
+
+class DiffusionMove:
+    """One momentum-diffusion trajectory per walker (`sampler.diffusion`); nothing to adapt."""
+
+    name = "diffusion"
+
+    def __init__(self, target, mass=None, tracked: int = 0):
+        self.step = diffusion.build_kernel(target, mass, tracked)
+
+    def run(self, state, settings, adapt: bool) -> MoveRecord:
+        _, info = self.step(state, diffusion.DiffusionParams.from_settings(settings))
+        fields = dict(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
+                      mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
+        if info.tracked is not None and len(info.tracked.energies):
+            e = info.tracked.energies
+            fields.update(tracked_U=float(e[:, 0].mean()), tracked_K=float(e[:, 1].mean()),
+                          tracked_H=float(e[:, 2].mean()), tracked_herr=float(e[:, 3].mean()))
+        counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
+                      abandoned=info.abandoned)
+        return MoveRecord(fields, counts, info)
+
+
+class MetropolisMove:
+    """Random-walk Metropolis at each walker's rung temperature (`sampler.metropolis`), its
+    per-rung scale adapted during warm-up unless fixed (``scale`` given)."""
+
+    name = "metropolis"
+
+    def __init__(self, target, rung, betas, target_accept: float, scale: float | None = None,
+                 report_hot: bool = False):
+        self.step = metropolis.build_kernel(target, rung, betas)
+        self.rule = RobbinsMonro(target_accept, *metropolis.LOG_SCALE_LIMITS)
+        self.adaptive = scale is None
+        start = metropolis.default_scale(target.dim) if scale is None else scale
+        self.adaptation = RobbinsMonro.init(start, len(betas))
+        self.report_hot = report_hot  # the record gets the hottest rung's acceptance too
+
+    def run(self, state, settings, adapt: bool) -> MoveRecord:
+        scale = self.adaptation.scale
+        _, info = self.step(state, scale, settings.metropolis_steps)
+        if adapt and self.adaptive:
+            self.adaptation = self.rule.update(self.adaptation, info.acceptance)
+            scale = self.adaptation.scale
+        fields = {"acceptance": float(info.acceptance[0])}
+        if self.report_hot:
+            fields["acceptance_hot"] = float(info.acceptance[-1])
+        fields["scale"] = float(scale[0])
+        counts = dict(lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
+        return MoveRecord(fields, counts, info)
+
+
+class SwapMove:
+    """``swaps_per_walker x walkers`` swap attempts between adjacent rungs (`sampler.tempering`)."""
+
+    name = "swap"
+
+    def __init__(self, rung, betas, naive: bool = False):
+        self.step = tempering.build_kernel(rung, betas, naive)
+
+    def run(self, state, settings, adapt: bool) -> MoveRecord:
+        _, info = self.step(state, int(round(settings.swaps_per_walker * settings.walkers)))
+        fields = dict(swap_acceptance=info.acceptance, ejections=info.ejections)
+        counts = dict(swap_attempts=int(info.attempts.sum()), swaps=int(info.accepted.sum()), ejections=info.ejections)
+        return MoveRecord(fields, counts, info)
+
+
+class HMCMove:
+    """Exact HMC at T=1 (`sampler.hmc`), its step size adapted during warm-up."""
+
+    name = "hmc"
+
+    def __init__(self, target, mass, target_accept: float, step_size: float):
+        self.step = hmc.build_kernel(target, mass)
+        self.rule = RobbinsMonro(target_accept, *hmc.LOG_STEP_SIZE_LIMITS)
+        self.adaptation = RobbinsMonro.init(step_size)
+
+    @property
+    def step_size(self) -> float:
+        # math.exp, not np.exp: the last bit may differ, and the draws stay as they were
+        return math.exp(float(self.adaptation.log_scale[0]))
+
+    def run(self, state, settings, adapt: bool) -> MoveRecord:
+        _, info = self.step(state, self.step_size, settings.hmc_steps)
+        if adapt:
+            self.adaptation = self.rule.update(self.adaptation, info.acceptance)
+        fields = dict(acceptance=info.acceptance, step_size=self.step_size)
+        counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps,
+                      divergences=info.divergences)
+        return MoveRecord(fields, counts, info)
