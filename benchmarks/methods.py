@@ -38,15 +38,15 @@ first-call compile times as JSON.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .accuracy import Case, case as get_case, pool
+from .checkpoints import MAX_RECORDED_VALUES, SMOKE, Checkpoint, RunResult, _Checkpointer, _SweepBuffer, checkpoint_grid  # noqa: F401
+from .peers import NUTS_CHAINS, NUTS_WARMUP, _prepare_nuts, _run_emcee, _run_nuts, emcee_walkers  # noqa: F401
 
 __all__ = ["METHODS", "LABELS", "MDHMC_CHANGES", "Checkpoint", "RunResult", "run", "prepare", "mdhmc_settings",
            "checkpoint_grid"]
@@ -60,7 +60,6 @@ LABELS = {
     "nuts": "BlackJAX NUTS",
 }
 _STAGE = {"mdhmc": "pipeline", "hmc": "hmc", "metropolis": "metropolis"}
-MAX_RECORDED_VALUES = 20_000_000  # floats kept per run (as Sampler's ring buffer)
 
 # The pipeline's one documented setting change per case on top of mdhmc's defaults.
 MDHMC_CHANGES: dict[str, dict] = {
@@ -71,126 +70,6 @@ MDHMC_CHANGES: dict[str, dict] = {
     "stiff-wells-100": {"diffusion_sweeps": 2},  # diffusion does not move walkers here: do less of it
     "stiff-wells-1000": {"diffusion_sweeps": 1},
 }
-NUTS_CHAINS = 4
-NUTS_WARMUP = 1000
-SMOKE = {"walkers": 64, "diffusion_sweeps": 2, "steps": 20, "warmup": 5, "nuts_warmup": 50, "nuts_chunk": 5}
-
-
-@dataclass
-class Checkpoint:
-    wall_s: float
-    lp_evals: int
-    grad_evals: int
-    divergences: int  # after warm-up (HMC family)
-    phase: str  # "warmup" or "sampling"
-    metrics: dict
-    draws: np.ndarray | None = None  # the evaluated pool (kept for the last checkpoint only)
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("wall_s", "lp_evals", "grad_evals", "divergences", "phase", "metrics")}
-        return d
-
-
-@dataclass
-class RunResult:
-    method: str
-    case: str
-    seed: int
-    budget_s: float
-    warm: bool
-    prepare_s: float  # compile / cache-load time spent before the clock started (warm runs)
-    checkpoints: list = field(default_factory=list)
-    info: dict = field(default_factory=dict)
-
-    @property
-    def final(self) -> Checkpoint:
-        return self.checkpoints[-1]
-
-    def to_dict(self) -> dict:
-        return {"method": self.method, "case": self.case, "seed": self.seed, "budget_s": self.budget_s,
-                "warm": self.warm, "prepare_s": self.prepare_s, "info": self.info,
-                "checkpoints": [c.to_dict() for c in self.checkpoints]}
-
-
-def checkpoint_grid(budget_s: float, n: int = 24, first_fraction: float = 1 / 100) -> np.ndarray:
-    """Checkpoint times: geometric from ``first_fraction x budget`` to the budget."""
-    return budget_s * np.geomspace(first_fraction, 1.0, n)
-
-
-class _Clock:
-    """Wall clock that can be paused (checkpoint evaluation is not charged to the method)."""
-
-    def __init__(self):
-        self._t0 = time.perf_counter()
-        self._paused = 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._t0 - self._paused
-
-    @contextlib.contextmanager
-    def paused(self):
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._paused += time.perf_counter() - t
-
-
-class _Checkpointer:
-    """Decides when a checkpoint is due and records it (clock paused)."""
-
-    def __init__(self, budget_s, evaluate, n_checkpoints, result: RunResult, keep_draws: bool):
-        self.clock = _Clock()
-        self.budget = budget_s
-        self.grid = checkpoint_grid(budget_s, n_checkpoints)
-        self.next = 0
-        self.evaluate = evaluate
-        self.result = result
-        self.keep_draws = keep_draws
-        self.last_pool = None
-
-    @property
-    def done(self) -> bool:
-        return self.clock.elapsed() >= self.budget
-
-    def due(self) -> bool:
-        t = self.clock.elapsed()
-        return t >= self.budget or (self.next < len(self.grid) and t >= self.grid[self.next])
-
-    def take(self, draws_fn, lp_evals, grad_evals, divergences, phase):
-        t = self.clock.elapsed()
-        with self.clock.paused():
-            while self.next < len(self.grid) and self.grid[self.next] <= t:
-                self.next += 1
-            X = np.asarray(draws_fn(), dtype=np.float64)
-            m = self.evaluate(X) if self.evaluate is not None else {"n": int(X.shape[0])}
-            self.last_pool = X
-            self.result.checkpoints.append(Checkpoint(float(t), int(lp_evals), int(grad_evals), int(divergences),
-                                                      phase, m, X if self.keep_draws else None))
-
-
-class _SweepBuffer:
-    """Keeps ``(walkers, dim)`` sweeps under a value cap by doubling the stride when full."""
-
-    def __init__(self, max_values: int = MAX_RECORDED_VALUES):
-        self.max_values = max_values
-        self.items: list = []
-        self.index: list = []
-        self.stride = 1
-
-    def add(self, i: int, X: np.ndarray):
-        if i % self.stride:
-            return
-        self.items.append(np.array(X, dtype=np.float64, copy=True))
-        self.index.append(i)
-        if len(self.items) * self.items[0].size > self.max_values and len(self.items) > 2:
-            self.stride *= 2
-            keep = [k for k, j in enumerate(self.index) if j % self.stride == 0]
-            self.items = [self.items[k] for k in keep]
-            self.index = [self.index[k] for k in keep]
-
-    def since(self, i0: int) -> list:
-        return [x for x, j in zip(self.items, self.index) if j >= i0]
 
 
 # --------------------------------------------------------------------------------------
@@ -245,135 +124,6 @@ def _prepare_mdhmc(method, target):
     for _ in range(41):
         sampler.sweep()
     target.log_density_batch(np.zeros((2, target.dim)))
-
-
-# --------------------------------------------------------------------------------------
-# emcee
-# --------------------------------------------------------------------------------------
-def emcee_walkers(dim: int) -> int:
-    return max(100, 2 * dim + 2)
-
-
-def _run_emcee(c, target, seed, cp: _Checkpointer, smoke):
-    import emcee
-
-    from mdhmc.sampler.ensemble import dispersed_starts
-
-    n = emcee_walkers(target.dim)
-    rng = np.random.default_rng(seed)
-    p0 = dispersed_starts(target, n, rng)
-    sampler = emcee.EnsembleSampler(n, target.dim, target.log_density_batch, vectorize=True)
-    sampler.random_state = np.random.RandomState(seed).get_state()
-    buf = _SweepBuffer()
-    state = emcee.State(p0, log_prob=target.log_density_batch(p0))
-    evals = n
-    it = 0
-    accepted = 0
-    prev = state.coords.copy()
-    for state in sampler.sample(state, iterations=None, store=False, progress=False):
-        it += 1
-        evals += n
-        accepted += int(np.any(state.coords != prev, axis=1).sum())
-        prev = state.coords.copy()
-        buf.add(it, state.coords)
-        if cp.due():
-            cp.take(lambda: pool(buf.since(it // 2 + 1)), evals, 0, 0, "sampling")
-            if cp.done:
-                break
-    cp.result.info.update(walkers=n, iterations=it, acceptance=accepted / max(1, it * n),
-                          burn_in="first half of the iterations")
-
-
-# --------------------------------------------------------------------------------------
-# BlackJAX NUTS
-# --------------------------------------------------------------------------------------
-_NUTS_CACHE: dict = {}
-
-
-def _nuts_chunk(c: Case) -> int:
-    return 25 if c.dim <= 10 else 10
-
-
-def _nuts_functions(c: Case, n_warmup: int, chunk: int):
-    """AOT-compiled (warm-up, sampling chunk) for a case; cached per process."""
-    key = (c.key, NUTS_CHAINS, n_warmup, chunk)
-    if key in _NUTS_CACHE:
-        return _NUTS_CACHE[key]
-    import blackjax
-    import jax
-
-    from . import jax_targets
-
-    logdensity = jax_targets.log_density(c.target, c.dim)
-
-    def warm_one(key, pos):
-        wa = blackjax.window_adaptation(blackjax.nuts, logdensity)
-        (state, params), info = wa.run(key, pos, num_steps=n_warmup)
-        return (state, params["step_size"], params["inverse_mass_matrix"],
-                info.info.num_integration_steps.sum(), info.info.is_divergent.sum())
-
-    kernel = blackjax.nuts.build_kernel()
-
-    def sample_chunk(keys, states, step_size, inv_mass):
-        def one(key, state, eps, imm):
-            def body(st, k):
-                st, info = kernel(k, st, logdensity, eps, imm)
-                return st, (st.position, info.num_integration_steps, info.is_divergent)
-
-            return jax.lax.scan(body, state, jax.random.split(key, chunk))
-
-        return jax.vmap(one)(keys, states, step_size, inv_mass)
-
-    keys = jax.random.split(jax.random.key(0), NUTS_CHAINS)
-    pos = jax.numpy.zeros((NUTS_CHAINS, c.dim))
-    warm_c = jax.jit(jax.vmap(warm_one)).lower(keys, pos).compile()
-    state_shape = jax.eval_shape(jax.vmap(warm_one), keys, pos)
-    chunk_c = jax.jit(sample_chunk).lower(keys, *state_shape[:3]).compile()
-    _NUTS_CACHE[key] = (warm_c, chunk_c)
-    return warm_c, chunk_c
-
-
-def _run_nuts(c, target, seed, cp: _Checkpointer, smoke):
-    import jax
-
-    from mdhmc.sampler.ensemble import dispersed_starts
-
-    n_warmup = SMOKE["nuts_warmup"] if smoke else NUTS_WARMUP
-    chunk = SMOKE["nuts_chunk"] if smoke else _nuts_chunk(c)
-    warm_c, chunk_c = _nuts_functions(c, n_warmup, chunk)
-    rng = np.random.default_rng(seed)
-    pos = jax.numpy.asarray(dispersed_starts(target, NUTS_CHAINS, rng))
-    key = jax.random.key(seed)
-    key, k1 = jax.random.split(key)
-    state, eps, imm, n_int, n_div = warm_c(jax.random.split(k1, NUTS_CHAINS), pos)
-    grads = int(np.asarray(n_int).sum()) + NUTS_CHAINS
-    grads_warmup = grads
-    div_warmup = int(np.asarray(n_div).sum())
-    buf = _SweepBuffer()
-    divs = 0
-    draws = 0
-    while True:
-        key, k = jax.random.split(key)
-        state, (p, ni, dv) = chunk_c(jax.random.split(k, NUTS_CHAINS), state, eps, imm)
-        p = np.asarray(p)  # (chains, chunk, dim); blocks until ready
-        grads += int(np.asarray(ni).sum())
-        divs += int(np.asarray(dv).sum())
-        for j in range(p.shape[1]):
-            draws += 1
-            buf.add(draws, p[:, j, :])
-        if cp.due():
-            cp.take(lambda: pool(buf.items), grads, grads, divs, "sampling")
-            if cp.done:
-                break
-    cp.result.info.update(chains=NUTS_CHAINS, warmup=n_warmup, draws_per_chain=draws, divergences_warmup=div_warmup,
-                          step_size=[float(v) for v in np.asarray(eps)],
-                          grad_evals_warmup=grads_warmup)
-
-
-def _prepare_nuts(c, smoke):
-    n_warmup = SMOKE["nuts_warmup"] if smoke else NUTS_WARMUP
-    chunk = SMOKE["nuts_chunk"] if smoke else _nuts_chunk(c)
-    _nuts_functions(c, n_warmup, chunk)
 
 
 # --------------------------------------------------------------------------------------
