@@ -59,9 +59,10 @@ SIDEBAR_STYLES = {"background": "#ffffff", "border": "1px solid #e3e8ef", "borde
 class App(pn.viewable.Viewer):
     """One dashboard session. Keyword arguments set controls (``App(target="funnel",
     target_dim=5, step_size=0.02)``); ``max_lag_s`` bounds how long the worker waits for a
-    frame to be drawn before it sweeps on."""
+    frame to be drawn before it sweeps on. ``live=False``: no worker thread and no periodic
+    callback; the caller drives ``app.worker.advance()`` and `App.draw` (tests)."""
 
-    def __init__(self, max_lag_s: float = 0.25, **controls):
+    def __init__(self, max_lag_s: float = 0.25, live: bool = True, **controls):
         super().__init__()
         # no design system: the Bootstrap design puts 220 kB of CSS into every shadow root, and
         # Bokeh 3 recomputes styles several times per repaint -- it cut the page to a few frames/s
@@ -91,7 +92,7 @@ class App(pn.viewable.Viewer):
         self._callback = None
         self._page = self._build_page()
         self._sync_url()
-        self._start()
+        self._start(live)
 
     def __panel__(self):
         return self._page
@@ -121,16 +122,13 @@ class App(pn.viewable.Viewer):
         loc = pn.state.location
         if loc is None or self.doc is None or self.doc.session_context is None:
             return
-        old = legacy_query(loc.query_params)
-        try:
-            if old:
-                self.controls.param.update(**old)
-        except Exception:
-            self.messages.show_info("Ignored link parameters: " + ", ".join(f"{k}={v!r}" for k, v in old.items()),
-                                    "warning")
-        loc.sync(self.controls, list(URL_KEYS), on_error=self._url_error)
+        old = legacy_query(loc.query_params)  # before the sync writes every key into the URL
+        loc.sync(self.controls, list(URL_KEYS), on_error=self._set_from_link)
+        if old:  # after the sync: a dimension needs its target first
+            self._set_from_link(old)
 
-    def _url_error(self, mapped: dict):
+    def _set_from_link(self, mapped: dict):
+        """Link values one by one; those refused are named in one warning."""
         bad = []
         for k, v in mapped.items():
             try:
@@ -141,7 +139,7 @@ class App(pn.viewable.Viewer):
             self.messages.show_info("Ignored link parameters: " + ", ".join(bad), "warning")
 
     # ------------------------------------------------------------------ lifecycle
-    def _start(self):
+    def _start(self, live: bool):
         # the first frame goes out with the page itself: build the sampler and draw its start now
         try:
             self.worker.prime()
@@ -149,6 +147,8 @@ class App(pn.viewable.Viewer):
         except Exception as exc:
             log.exception("mdhmc: first frame failed")
             self.messages.show_error(f"Could not start: {type(exc).__name__}: {exc}")
+        if not live:
+            return
         pn.state.on_session_destroyed(self._destroyed)
         self._callback = pn.state.add_periodic_callback(self._tick, period=FRAME_MS, start=True)
         pn.state.onload(self._onload)  # at once where there is no server session (a notebook)

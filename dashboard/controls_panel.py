@@ -52,8 +52,8 @@ class Checkbox(_Prompt, pn.widgets.Checkbox):
     pass
 
 
-def _bind(widget, controls: Controls, name: str, to_model=lambda v: v):
-    """Two-way link between a widget's value and a parameter (no loops: param only notifies
+def _bind(widget, controls: Controls, name: str, to_model=lambda v: v, back: bool = True):
+    """Link a widget's value to a parameter, and back (``back``; no loops: param only notifies
     on change). ``to_model`` maps a widget value to the parameter's (None: ignore it)."""
     def w2m(event):
         v = to_model(event.new)
@@ -65,7 +65,8 @@ def _bind(widget, controls: Controls, name: str, to_model=lambda v: v):
             widget.value = event.new
 
     widget.param.watch(w2m, "value")
-    controls.param.watch(m2w, name)
+    if back:
+        controls.param.watch(m2w, name)
 
 
 def _auto_slider(controls: Controls, name: str):
@@ -76,7 +77,7 @@ def _auto_slider(controls: Controls, name: str):
     start = start if start is not None else (1.0 if lo <= 1.0 <= hi else round((lo + hi) / 2, 6))
     slider = FloatSlider(name=s.label, start=lo, end=hi, step=s.step, width=WIDTH - 70,
                          value=getattr(controls, name) if getattr(controls, name) is not None else start,
-                         disabled=getattr(controls, name) is None, description=controls.param[name].doc)
+                         disabled=getattr(controls, name) is None)
     auto = Checkbox(name="auto", value=getattr(controls, name) is None, width=60, align="end")
 
     def from_widgets(*_):
@@ -127,9 +128,10 @@ class ControlsPanel(pn.viewable.Viewer):
         self.stage = Select(name="Stage", options={texts.STAGE_LABELS[s]: s for s in STAGE_CHOICES}, value=c.stage,
                             sizing_mode="stretch_width")
         _bind(self.stage, c, "stage")
-        _bind(self.dim, c, "target_dim", to_model=lambda v: v or None)
-        _bind(self.xcoord, c, "xcoord")
-        _bind(self.ycoord, c, "ycoord")
+        # back from the controls through _refresh_target_widgets: options first, then values
+        _bind(self.dim, c, "target_dim", to_model=lambda v: v or None, back=False)
+        _bind(self.xcoord, c, "xcoord", back=False)
+        _bind(self.ycoord, c, "ycoord", back=False)
         c.param.watch(self._refresh_target_widgets, ["target", "target_dim", "xcoord", "ycoord"])
         self._refresh_target_widgets()
         buttons = self._buttons()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import BoxAnnotation, ColumnDataSource, Legend, LegendItem, Range1d
+from bokeh.models import ColumnDataSource, Legend, LegendItem, Range1d
 
 from .figures import empty, make_figure, robust_range
 from .frames import Energy, Frame
@@ -36,9 +36,9 @@ class EnergyTraces(pn.viewable.Viewer):
         p.yaxis.axis_label = "energy"
         q = self.herr = make_figure("H error of the tracked walker (band: ±δ, the weighting window)", 540, 190,
                                     x_range=p.x_range, y_range=Range1d(-1.5, 1.5))
-        self.delta_band = BoxAnnotation(bottom=-1.0, top=1.0, fill_color=E_C, fill_alpha=0.08, line_alpha=0,
-                                        name="mdhmc-delta-band")
-        q.add_layout(self.delta_band)
+        # the ±δ band is data (a source), so a test can read what delta the figure shows
+        self.delta_band = ColumnDataSource({"y0": [-1.0], "y1": [1.0]}, name="mdhmc-delta-band")
+        q.hstrip(y0="y0", y1="y1", source=self.delta_band, fill_color=E_C, fill_alpha=0.08, line_alpha=0)
         q.line("step", "herr", source=self.source, line_color=E_C, line_width=1.2)
         q.segment(x0="x0", y0="herr", x1="x1", y1="herr", source=self.means, line_color=E_C, line_dash="dashed",
                   line_width=1.6)
@@ -70,8 +70,8 @@ class EnergyTraces(pn.viewable.Viewer):
         self.source.data = {c: getattr(e, c) for c in ENERGY_COLS}
         self.means.data = {c: getattr(e.means, c) for c in MEAN_COLS}
         d = e.delta
-        if d is not None:
-            self.delta_band.update(bottom=-d, top=d)
+        if d is not None and self.delta_band.data["y1"] != [d]:
+            self.delta_band.data = {"y0": [-d], "y1": [d]}
         # robust y ranges: one exploding trajectory must not flatten the rest
         robust_range(self.energy.y_range, np.concatenate([e.U, e.K, e.H]))
         robust_range(self.herr.y_range, e.herr, at_least=(-(d or 1.0) * 1.5, (d or 1.0) * 1.5))
