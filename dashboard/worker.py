@@ -29,17 +29,14 @@ import time
 import weakref
 
 from mdhmc.sampler import Sampler
-from mdhmc.sampler.settings import SettingsError
 
-from . import catalog, readout
+from . import readout
 from .controls import SETTING_NAMES, Controls
 from .frames import Frame
+from .samplers import Samplers, error_text
 
 __all__ = ["Worker", "live_workers", "workers_in_memory"]
 
-MAX_RECORDED_VALUES = 400_000  # cold draws kept per sampler (floats): ~200 sweeps of 1000 x 2
-HISTORY = 1500  # sweep records kept per sampler
-LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion sweep is announced (~1 s+)
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
 _BUILD_KEYS = {"target", "target_dim"}
 
@@ -58,38 +55,6 @@ def workers_in_memory() -> int:
     return len(_all)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the
-    real one as its cause: report the real one."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or (exc.__context__ if isinstance(exc, SystemError) else None)
-        if nxt is None:
-            break
-        exc = nxt
-    return exc
-
-
-def error_text(exc: BaseException, doing: str) -> str:
-    """One line: what was being done, and why it failed."""
-    root = _root_cause(exc)
-    msg = str(root).strip().splitlines()[0] if str(root).strip() else ""
-    if isinstance(root, SettingsError) or type(root).__name__ in ("TargetError", "PresetError"):
-        return f"{doing}: {msg}"
-    return f"{doing}: {type(root).__name__}{': ' + msg if msg else ''}"
-
-
-def _sampler_kwargs() -> dict:
-    # Compatibility shim until the kernels branch (Sampler(..., history_size=)) is merged:
-    # pass the short history only where the constructor takes it. Delete after the merge.
-    import inspect
-
-    accepted = inspect.signature(Sampler).parameters
-    return {"max_recorded_values": MAX_RECORDED_VALUES,
-            **({"history_size": HISTORY} if "history_size" in accepted else {})}
-
-
 class Worker:
     """Samplers of one session, the thread that sweeps them, and the newest frame."""
 
@@ -98,10 +63,7 @@ class Worker:
         self.id = next(_ids)
         self.lock = threading.RLock()  # guards the samplers
         self.max_lag_s = float(max_lag_s)
-        self.sampler: Sampler | None = None
-        self.sampler_b: Sampler | None = None  # exact HMC in the side-by-side mode
-        self.target = None
-        self.status = "starting"
+        self.samplers = Samplers(report=self._set_error, announce=self._publish)
         self.error = ""
         self._error_seq = 0
         self._errors_paused = False
@@ -216,11 +178,29 @@ class Worker:
         stopped = t is None or not t.is_alive()
         if stopped:
             with self.lock:
-                self.sampler = self.sampler_b = None
+                self.samplers.drop()
             with self._slot_lock:
                 self._slot = None
         _live.discard(self)
         return stopped
+
+    @property
+    def sampler(self) -> Sampler | None:
+        """The main sampler (read it under ``lock`` while the thread runs)."""
+        return self.samplers.main
+
+    @property
+    def sampler_b(self) -> Sampler | None:
+        """Exact HMC beside the main sampler (the side-by-side mode)."""
+        return self.samplers.hmc
+
+    @property
+    def target(self):
+        return self.samplers.target
+
+    @property
+    def status(self) -> str:
+        return self.samplers.status
 
     @property
     def running(self) -> bool:
@@ -308,8 +288,9 @@ class Worker:
                 return
             if k and (self._requests_pending() or not self.controls.playing):
                 break
-            if not self._sweep_once():
-                break
+            with self.lock:
+                if not self.samplers.sweep(self._traces.add):
+                    break
             if k and time.perf_counter() - t0 > 0.5:  # stay interactive with slow sweeps
                 break
         self._publish()
@@ -319,6 +300,7 @@ class Worker:
             self._update_stats()
 
     def _set_error(self, text: str, pause: bool = True):
+        """Report a problem in the next frame; ``pause``: stop sweeping until Play."""
         self.error = text
         self._error_seq += 1
         if pause:
@@ -330,22 +312,24 @@ class Worker:
             return False
         with self.lock:
             if "build" in reqs:
-                self._build()
-            elif self.sampler is None:
+                self._forget()
+                self.samplers.build(self.controls)
+                return True
+            if self.sampler is None:
                 return False
-            elif "reset" in reqs:
-                self._settings_to_samplers(reset=True)
-            else:
-                if "settings" in reqs:
-                    self._settings_to_samplers(reset=False)
-                if "stage" in reqs:
-                    self._apply_stage()
-                if "layout" in reqs:
-                    self._layout = None
+            if "reset" in reqs:
+                self.samplers.apply_settings(self.controls, reset=True)
+                self._forget()
+                return True
+            if "settings" in reqs and self.samplers.apply_settings(self.controls, reset=False):
+                self._forget()
+            if "stage" in reqs:
+                if self.samplers.apply_stage(self.controls):
+                    self._forget()
+                self._layout = None
+            if "layout" in reqs:
+                self._layout = None
             return True
-
-    def _new_sampler(self, stage: str, settings) -> Sampler:
-        return Sampler(self.target, settings, stage=stage, **_sampler_kwargs())
 
     def _forget(self):
         """Drop what was read from the old samplers (worker thread)."""
@@ -353,120 +337,17 @@ class Worker:
         self._diag.clear()
         self._layout = None
 
-    def _build(self):
-        """(Re)build the target and sampler(s) from the controls (worker thread)."""
-        c = self.controls
-        self.sampler = self.sampler_b = None
-        self._forget()
-        try:
-            self.target = catalog.get_target(c.target, c.target_dim)
-        except Exception as exc:
-            self.target = None
-            self._set_error(error_text(exc, f"target {c.target!r} is unavailable"))
-            return
-        self.status = f"preparing {c.target}"
-        try:
-            settings = c.settings()
-            stage = "pipeline" if c.stage == "side-by-side" else c.stage
-            if stage == "hmc" and not self.target.has_gradient:
-                self._set_error(f"target {c.target!r} has no gradient: exact HMC is not available; running the "
-                                "pipeline", pause=False)
-                stage = "pipeline"
-            self.sampler = self._new_sampler(stage, settings)
-            if c.stage == "side-by-side" and self.target.has_gradient:
-                self.sampler_b = self._new_sampler("hmc", settings)
-            self.status = "ready"
-        except Exception as exc:
-            self.sampler = self.sampler_b = None
-            self._set_error(error_text(exc, f"could not start on {c.target}"))
-
-    def _settings_to_samplers(self, reset: bool):
-        """The controls' settings into the samplers (worker thread)."""
-        try:
-            settings = self.controls.settings()
-            if settings.rungs > 1 and settings.walkers < 2 * settings.rungs:
-                # Sampler.update would store the settings before its kernels refuse them
-                raise SettingsError(f"{settings.rungs} temperature rungs need at least {2 * settings.rungs} "
-                                    f"walkers, got {settings.walkers}")
-        except SettingsError as exc:
-            self._set_error(error_text(exc, "setting refused"), pause=False)
-            return
-        for s in (self.sampler, self.sampler_b):
-            if s is None:
-                continue
-            try:
-                did_reset = s.update(**{k: v for k, v in settings.to_dict().items() if v != getattr(s.settings, k)})
-                if reset and not did_reset:
-                    s.reset()
-                    did_reset = True
-                if did_reset and s is self.sampler:
-                    self._forget()
-            except Exception as exc:
-                self._set_error(error_text(exc, "setting refused"), pause=False)
-        if reset:
-            self._layout = None
-
-    def _apply_stage(self):
-        """The controls' stage into the sampler(s) (worker thread)."""
-        stage = self.controls.stage
-        if stage in ("hmc", "side-by-side") and not self.target.has_gradient:
-            self._set_error(f"target {self.target.name!r} has no gradient: exact HMC is not available", pause=False)
-            return
-        try:
-            if stage == "side-by-side":
-                # a fair race: both start from the same dispersed walkers
-                self.sampler.set_stage("pipeline")
-                self.sampler.reset()
-                self.sampler_b = self._new_sampler("hmc", self.sampler.settings)
-                self._forget()
-            else:
-                self.sampler_b = None
-                self.sampler.set_stage(stage)
-        except Exception as exc:
-            self._set_error(error_text(exc, f"cannot switch to {stage}"), pause=False)
-        self._layout = None
-
-    def _sweep_once(self) -> bool:
-        """One sweep of every sampler; False after an error (worker thread)."""
-        with self.lock:
-            for s in (self.sampler, self.sampler_b):
-                if s is None:
-                    continue
-                try:
-                    key = catalog.kernel_key(self.target, s.phase)
-                    if not catalog.is_warm(key):
-                        self.status = f"compiling kernels for {self.target.name} ({s.phase}; first use in this server)"
-                        self._publish()
-                    elif s.phase == "diffusion" and s.settings.walkers * s.settings.steps * self.target.dim >= \
-                            LONG_SWEEP_WORK:
-                        self.status = (f"running a diffusion sweep of {s.settings.walkers:,} walkers × "
-                                       f"{s.settings.steps:,} steps")
-                        self._publish()
-                    rec = s.sweep()
-                    catalog.mark_warm(key)
-                except Exception as exc:
-                    self._set_error(error_text(exc, f"the sampler stopped ({s.phase} sweep)"))
-                    self.status = "paused after an error"
-                    return False
-                if s is self.sampler:
-                    self._traces.add(s, rec)
-            self.status = "running"
-        return True
-
     def _coords(self) -> tuple[int, int]:
         t, c = self.target, self.controls
         if c.xcoord < t.dim and c.ycoord < t.dim:
             return c.xcoord, c.ycoord
         return 0, min(1, t.dim - 1)
 
-    def _samplers(self) -> list[Sampler]:
-        return [s for s in (self.sampler, self.sampler_b) if s is not None]
-
     def _update_stats(self, force: bool = False, heavy: bool = True):
         """Diagnostics now (worker thread)."""
         with self.lock:
             if self.sampler is not None and self._layout is not None:
-                self._diag.refresh(self._samplers(), self.target, self._layout.coords, self._traces.swaps(),
+                self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
                                    force=force, heavy=heavy)
 
     def _publish(self):
