@@ -2,7 +2,6 @@
 
     python benchmarks/dashboard_updates.py                 # ~2 minutes
     python benchmarks/dashboard_updates.py --minutes 10    # hold the N sessions for 10 minutes
-    python benchmarks/dashboard_updates.py --compare-views # Bokeh vs HoloViews trace/statistics views
 
 Starts ``panel serve dashboard/app.py --warm`` (kernels compiled before it listens) and
 measures, on scorpio with 2,000 walkers (the default session):
@@ -19,12 +18,6 @@ measures, on scorpio with 2,000 walkers (the default session):
 - **N sessions**: N pages at once; each page's walker updates/s, the CPU used by the server
   and by Chromium (the N pages render on the same cores as the server here), and the
   server's RSS before, during (sampled every 30 s) and after they close.
-
-``--compare-views`` instead measures walker updates/s with the Bokeh views and with the
-HoloViews ones (``MDHMC_VIEWS=holoviews``: Buffer-driven traces, Pipe-fed statistics),
-alternating servers in one run (tempering phase, and diffusion with 10 steps per trajectory
-so that the energy traces stream at the frame rate); it writes
-``test-artifacts/dashboard-views-bench.json``.
 
 Writes ``test-artifacts/dashboard-bench.json``. The machine's load average is reported
 with the numbers: on a shared 2-core machine they move with it.
@@ -132,59 +125,13 @@ def latency(page, presses: int) -> dict:
             "load": round(load(), 2)}
 
 
-def compare_views(args) -> int:
-    """Walker updates/s, Bokeh views against HoloViews views, servers alternating in one run."""
-    from playwright.sync_api import sync_playwright
-
-    cases = {"tempering": ("", "tempering"), "diffusion_10_steps": ("?stage=diffusion&steps=10", None)}
-    out: dict = {"walkers": 2000, "target": "scorpio", "cpus": os.cpu_count(), "rounds": []}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for _ in range(args.rounds):
-            for views in ("bokeh", "holoviews"):
-                os.environ["MDHMC_VIEWS"] = views
-                server = start_server(ARTIFACTS / f"dashboard-views-{views}.log", warm="scorpio")
-                try:
-                    row = {"views": views}
-                    for case, (query, phase) in cases.items():
-                        ctx, page, _ = new_page(browser, server.url + query)
-                        if phase:
-                            wait_phase(page, phase)
-                        time.sleep(1.0)
-                        la = load()
-                        r = count(page, args.seconds)
-                        row[case] = {"walker_updates_per_s": round(r["walkers"], 1),
-                                     "doc_changes_per_s": round(r["all"], 1),
-                                     "painted_frames_per_s": round(r["raf"], 1), "load": round(la, 2)}
-                        ctx.close()
-                    print(row, flush=True)
-                    out["rounds"].append(row)
-                finally:
-                    stop_server(server)
-        browser.close()
-    os.environ.pop("MDHMC_VIEWS", None)
-    for views in ("bokeh", "holoviews"):
-        for case in cases:
-            rates = [r[case]["walker_updates_per_s"] for r in out["rounds"] if r["views"] == views]
-            out[f"{views}_{case}_median"] = statistics.median(rates)
-    path = ARTIFACTS / "dashboard-views-bench.json"
-    path.write_text(json.dumps(out, indent=2))
-    print({k: v for k, v in out.items() if k.endswith("_median")})
-    print(f"wrote {path}")
-    return 0
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="counting window for updates/s")
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=1.0, help="how long to hold the N sessions")
     ap.add_argument("--presses", type=int, default=20, help="slider key presses for the latency")
-    ap.add_argument("--compare-views", action="store_true", help="Bokeh vs HoloViews views, alternating servers")
-    ap.add_argument("--rounds", type=int, default=2, help="alternations of --compare-views")
     args = ap.parse_args(argv)
-    if args.compare_views:
-        return compare_views(args)
 
     from playwright.sync_api import sync_playwright
 

@@ -56,16 +56,6 @@ HEADER_CSS = """
 SIDEBAR_STYLES = {"background": "#ffffff", "border": "1px solid #e3e8ef", "border-radius": "6px"}
 
 
-def _view_kinds() -> tuple:
-    """Trace and statistics views: Bokeh (default), or HoloViews streams with
-    ``MDHMC_VIEWS=holoviews`` (compared in benchmarks/dashboard_updates.py)."""
-    if os.environ.get("MDHMC_VIEWS", "bokeh") == "holoviews":
-        from mdhmc.dashboard import hv_views
-
-        return hv_views.HvEnergyTraces, hv_views.HvQQPlots, hv_views.HvTemperatures, hv_views.HvMassBalance
-    return EnergyTraces, QQPlots, Temperatures, MassBalance
-
-
 class App(pn.viewable.Viewer):
     """One dashboard session. Keyword arguments set controls (``App(target="funnel",
     target_dim=5, step_size=0.02)``); ``max_lag_s`` bounds how long the worker waits for a
@@ -86,8 +76,10 @@ class App(pn.viewable.Viewer):
         self.strip = StatisticsStrip()
         self.cloud = WalkerCloud()
         self.cloud_hmc = WalkerCloud(hmc=True, share=self.cloud)
-        kinds = _view_kinds()
-        self.energy, self.qq, self.temperatures, self.mass = (kind() for kind in kinds)
+        self.energy = EnergyTraces()
+        self.qq = QQPlots()
+        self.temperatures = Temperatures()
+        self.mass = MassBalance()
         self.views = (self.cloud, self.cloud_hmc, self.energy, self.qq, self.temperatures, self.mass)
         self.teach = Text(texts.text_for(self.controls.stage, "diffusion"), width=540, sizing_mode=None,
                           margin=(4, 10))

@@ -208,8 +208,7 @@ class Controls(param.Parameterized):
             updates.update(self._preset_target(preset["target"], preset.get("target_dim"), notes))
         if preset.get("stage"):
             updates["stage"] = preset["stage"]
-        live = Settings(**{s.name: _default(s) for s in SPEC if s.name in LIVE_DEFAULTS})
-        for k, v in preset.apply(live).to_dict().items():
+        for k, v in preset.apply(Settings(**LIVE_DEFAULTS)).to_dict().items():
             if isinstance(v, float) and math.isinf(v):
                 v = 1e308  # "never" (trigger, trim_sds): a slider has no infinity
             updates[k] = tuple(v) if isinstance(v, list) else v

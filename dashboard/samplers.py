@@ -62,12 +62,15 @@ class Samplers:
         self._announce = announce  # () -> None: publish the status now (before a long wait)
 
     def all(self) -> list[Sampler]:
+        """The samplers that exist, main first (worker thread)."""
         return [s for s in (self.main, self.hmc) if s is not None]
 
     def drop(self):
+        """Forget the samplers (worker thread, or after the thread stopped)."""
         self.main = self.hmc = None
 
     def _new(self, stage: str, settings) -> Sampler:
+        """A sampler of the current target (worker thread)."""
         return Sampler(self.target, settings, stage=stage, max_recorded_values=MAX_RECORDED_VALUES, **_HISTORY_KW)
 
     def build(self, c: Controls):

@@ -244,6 +244,7 @@ class Worker:
         return reqs
 
     def _requests_pending(self) -> bool:
+        """Whether a request or a step waits (worker thread)."""
         return bool(self._requests) or self._step_requests > 0
 
     def _iterate(self, block: bool):
@@ -300,7 +301,7 @@ class Worker:
             self._update_stats()
 
     def _set_error(self, text: str, pause: bool = True):
-        """Report a problem in the next frame; ``pause``: stop sweeping until Play."""
+        """Report a problem in the next frame; ``pause``: stop sweeping until Play (worker thread)."""
         self.error = text
         self._error_seq += 1
         if pause:
@@ -338,6 +339,7 @@ class Worker:
         self._layout = None
 
     def _coords(self) -> tuple[int, int]:
+        """The coordinates to plot, inside the current target (worker thread)."""
         t, c = self.target, self.controls
         if c.xcoord < t.dim and c.ycoord < t.dim:
             return c.xcoord, c.ycoord
