@@ -80,15 +80,21 @@ def _auto_slider(controls: Controls, name: str):
                          disabled=getattr(controls, name) is None)
     auto = Checkbox(name="auto", value=getattr(controls, name) is None, width=60, align="end")
 
+    echo = []  # non-empty while the widgets follow the model: their own events are echoes
+
     def from_widgets(*_):
-        setattr(controls, name, None if auto.value else slider.value)
-        slider.disabled = auto.value
+        if not echo:
+            setattr(controls, name, None if auto.value else slider.value)
+            slider.disabled = auto.value
 
     def from_model(event):
-        auto.value = event.new is None
-        slider.disabled = event.new is None
-        if event.new is not None and slider.value != event.new:
-            slider.value = event.new
+        echo.append(True)
+        try:
+            auto.value = slider.disabled = event.new is None
+            if event.new is not None:
+                slider.value = event.new
+        finally:
+            echo.pop()
 
     slider.param.watch(from_widgets, "value")
     auto.param.watch(from_widgets, "value")

@@ -11,6 +11,7 @@ import pytest
 from bokeh.document import Document
 
 from mdhmc.dashboard import App
+from mdhmc.sampler.settings import SPEC
 
 SMALL = dict(walkers=200, steps=10, warmup=5)
 
@@ -68,6 +69,26 @@ def test_a_generated_slider_moves_the_energy_band(app):
     assert app.worker.sampler.settings.delta == 2.5
     assert band.data == {"y0": [-2.5], "y1": [2.5]}
     assert len(model(doc, "mdhmc-energy").data["step"]) > 0
+
+
+def test_every_setting_with_a_widget_has_one_and_auto_means_none(app):
+    widgets = pn.panel(app.sidebar).select(pn.widgets.Widget)
+    names = {w.name for w in widgets}
+    assert {s.label for s in SPEC if s.widget} <= names
+    assert not {s.label for s in SPEC if not s.widget} & names  # mass, sweeps: presets and CLI only
+    slider = next(w for w in widgets if w.name == "Metropolis scale")
+    auto = next(w for w in widgets if w.name == "auto")  # the first nullable setting's, in SPEC order
+    assert auto.value and slider.disabled and app.controls.metropolis_scale is None
+    auto.value = False
+    assert app.controls.metropolis_scale == slider.value == 1.0 and not slider.disabled
+    slider.value = 0.4
+    assert app.controls.metropolis_scale == 0.4
+    app.controls.metropolis_scale = None  # from a preset or a link: the widgets follow
+    assert auto.value and slider.disabled and slider.value == 0.4
+    app.controls.metropolis_scale = 2.0
+    assert not auto.value and slider.value == 2.0 and app.controls.metropolis_scale == 2.0
+    app.worker.advance(1)
+    assert app.worker.sampler.settings.metropolis_scale == 2.0
 
 
 NOTEBOOK = [
