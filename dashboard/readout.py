@@ -33,6 +33,7 @@ RECENT_SWEEPS = 60  # recorded sweeps used for Q-Q, mass, ESS, W1
 
 
 def make_layout(t, coords: tuple[int, int], version: int, side_by_side: bool) -> Layout:
+    """Target, coordinates and density of the plots (worker thread)."""
     i, j = coords
     names = catalog.coord_names(t)
     dens = catalog.density_image(t, i, j) if t.dim >= 2 else {"image": None, "note": "1-D target"}
@@ -48,11 +49,12 @@ def make_layout(t, coords: tuple[int, int], version: int, side_by_side: bool) ->
 
 
 def rungs_key(s: Sampler) -> tuple:
-    """What the rung part depends on: walkers, the ladder, the swap rule, the stage."""
+    """What the rung part depends on: walkers, the ladder, the swap rule, the stage (worker thread)."""
     return s.state.walkers, tuple(np.round(s.temperatures, 12)), s.settings.naive_swap, s.stage, s.phase
 
 
 def make_rungs(s: Sampler, version: int) -> Rungs:
+    """Rung of each walker and the ladder (worker thread)."""
     return Rungs(version=version, walkers=s.state.walkers, rung=s.rung.astype(np.int32).copy(),
                  temperatures=s.temperatures.copy(), naive_swap=s.settings.naive_swap,
                  tempered=len(s.temperatures) > 1)
@@ -64,11 +66,12 @@ def _points(x: np.ndarray, i: int, j: int) -> Points:
 
 
 def walkers(s: Sampler, i: int, j: int) -> Points:
+    """Walker positions in coordinates i, j (worker thread)."""
     return _points(s.state.positions, i, j)
 
 
 def divergences(s: Sampler, i: int, j: int) -> Points:
-    """Where the last HMC sweep diverged (nothing outside the HMC phase)."""
+    """Where the last HMC sweep diverged, nothing outside the HMC phase (worker thread)."""
     d = s.last_divergences
     if d is None or not len(d) or s.phase != "hmc":
         return Points()
@@ -76,6 +79,7 @@ def divergences(s: Sampler, i: int, j: int) -> Points:
 
 
 def trajectory(s: Sampler, i: int, j: int) -> Trajectory | None:
+    """The tracked walker's last diffusion trajectory, thinned for drawing (worker thread)."""
     tr = s.last_tracked
     if tr is None or not len(tr.positions) or s.phase != "diffusion":
         return None
@@ -120,7 +124,7 @@ class Traces:
         self.traj_version += 1
 
     def add(self, s: Sampler, rec: dict):
-        """Record one sweep of ``s`` (its record ``rec``)."""
+        """Record one sweep of ``s`` (its record ``rec``; worker thread)."""
         tr = s.last_tracked
         if rec.get("phase") == "diffusion" and tr is not None and len(tr.energies):
             e = tr.energies
@@ -144,6 +148,7 @@ class Traces:
             self._swaps.append((rec["sweep"], rec.get("swap_acceptance", np.nan), rec.get("ejections", 0)))
 
     def energy(self, delta: float) -> Energy:
+        """The energy part of a frame, rebuilt only after new trajectories (worker thread)."""
         if self._cache is None or self._cache.version != self.energy_version:
             self._cache = self._build_energy(delta)
         return self._cache
@@ -159,6 +164,7 @@ class Traces:
                       means=EnergyMeans(*(m[:, k] for k in range(6))), delta=float(delta))
 
     def swaps(self) -> Swaps:
+        """The recent swap sweeps (worker thread)."""
         sw = np.array(self._swaps, dtype=float).reshape(-1, 3)
         return Swaps(sw[:, 0], sw[:, 1], sw[:, 2])
 
@@ -247,11 +253,12 @@ class Diagnostics:
         self._turn = "w1"
 
     def due(self) -> bool:
+        """Whether the light diagnostics are due (worker thread)."""
         return self.last is None or time.perf_counter() - self._t_light >= STATS_EVERY_S
 
     def refresh(self, samplers: list[Sampler], t, coords: tuple[int, int], swaps: Swaps,
                 force: bool = False, heavy: bool = True) -> Stats:
-        """New diagnostics of ``samplers`` (main, then exact HMC beside it)."""
+        """New diagnostics of ``samplers`` (main, then exact HMC beside it; worker thread)."""
         now = time.perf_counter()
         self._t_light = now
         parts: tuple = ()

@@ -238,7 +238,7 @@ class Worker:
                 time.sleep(0.2)
 
     def _take_requests(self) -> list[str]:
-        """Pending requests, emptied; step requests move to the sweep budget (worker thread)."""
+        """Pending requests, emptied (worker thread)."""
         with self._rlock:
             reqs, self._requests = self._requests, []
         return reqs
