@@ -53,12 +53,11 @@ def warm_target(name: str) -> float:
     s = Sampler(t, Settings(walkers=16, steps=3, diffusion_sweeps=1, sweeps=4, warmup=1, hmc_steps=2), stage="pipeline")
     s.sweep()  # diffusion (+ trim: diffusion_sweeps=1)
     catalog.mark_warm(catalog.kernel_key(t, "diffusion"))
-    for _ in range(4):  # tempering: Metropolis or swaps, at random; make sure both ran
-        s.sweep()
-    try:
-        s._swap(s.state, 4)  # noqa: SLF001 - the swap kernel, whatever the coin said
-    except Exception:
-        pass
+    moves = set()
+    for _ in range(64):  # tempering: Metropolis or swaps, at random; until both ran
+        moves.add(s.sweep().get("move"))
+        if moves >= {"metropolis", "swap"}:
+            break
     catalog.mark_warm(catalog.kernel_key(t, "tempering"))
     s.set_stage("metropolis")
     s.sweep()

@@ -3,7 +3,8 @@
 Reads the page's Bokeh document directly (``Bokeh.documents[0].get_model_by_name``): the
 walker cloud's data source is ``mdhmc-cloud-walkers``, the Q-Q sources ``mdhmc-qq-x`` and
 ``mdhmc-qq-y``, the swap history ``mdhmc-swaps``; the diagnostics strip echoes what the
-sampler applied (``.applied-step-size``). Screenshots go to ``test-artifacts/``.
+sampler applied (``.applied-step-size``, ``.applied-viscosity-gain``: ``applied-`` and the setting's
+name with dashes). Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ class Page:
     def applied_step_size(self) -> str:
         return self.page.locator(".applied-step-size").first.inner_text()
 
+    def wait_applied(self, name: str, value: str, timeout: float = 20):
+        """Until the strip shows ``value`` as the sampler's setting ``name`` (checked inside the page)."""
+        cls = "applied-" + name.replace("_", "-")
+        self.wait(f"{js_model('mdhmc-strip')}.text.includes('{cls}\">{value}<')", timeout)
+
     def wait_applied_step_size(self, value: str, timeout: float = 20):
-        """Until the strip shows ``value`` as the sampler's step size (checked inside the page)."""
-        self.wait(f"{js_model('mdhmc-strip')}.text.includes('applied-step-size\">{value}<')", timeout)
+        self.wait_applied("step_size", value, timeout)
 
     def slider_handle(self, label: str):
         return self.page.locator(".bk-input-group", has=self.page.locator(".bk-slider-title", has_text=label)) \
@@ -196,7 +201,7 @@ def test_side_by_side_runs_the_pipeline_and_exact_hmc(open_page):
 
 
 def test_a_failing_user_target_shows_a_message_and_the_session_goes_on(open_page):
-    p = open_page("?target=raiser&stage=metropolis&metropolis_auto=false&metropolis_scale=8")
+    p = open_page("?target=raiser&stage=metropolis&metropolis_scale=8")
     err = p.page.locator(".mdhmc-alert.danger")
     err.wait_for(timeout=60_000)
     assert "x0 left the model's domain" in err.inner_text()
@@ -210,3 +215,46 @@ def test_a_failing_user_target_shows_a_message_and_the_session_goes_on(open_page
     time.sleep(1.0)
     assert p.walkers() != x1
     assert not [e for e in p.errors if "x0 left" in e]
+
+
+def test_generated_delta_slider_moves_the_plotted_delta_band(open_page):
+    """Delta (a slider generated from SPEC) -> sampler -> the ±δ band's data in the H-error plot."""
+    p = open_page("?stage=diffusion")
+    p.wait_applied("delta", "1")
+    assert p.data("mdhmc-delta-band", "y1") == [1.0]
+    handle = p.slider_handle("Delta")
+    handle.focus()
+    for _ in range(10):
+        p.page.keyboard.press("ArrowRight")  # step 0.05
+    p.wait_applied("delta", "1.5")
+    p.wait(f"{js_model('mdhmc-delta-band')}.data.y1[0] === 1.5", 20)
+    assert p.data("mdhmc-delta-band", "y0") == [-1.5]
+    assert re.search(r"delta=1\.5(&|$)", p.page.url), p.page.url
+    assert len(p.data("mdhmc-energy", "step")) > 0  # the traces it frames are drawn
+    assert p.errors == [], p.errors
+
+
+def test_url_keys_are_setting_names_and_round_trip(open_page):
+    p = open_page("?target=funnel&target_dim=5&viscosity_gain=2.5")
+    p.wait_applied("viscosity_gain", "2.5")
+    p.wait(f"{js_model('mdhmc-cloud')}.title.text.includes('funnel (5-D)')", 30)
+    # the control shows it: Panel writes the value into the slider's title
+    title = p.page.locator(".bk-slider-title", has_text="Viscosity gain").first.inner_text()
+    assert "2.5" in title, title
+    assert p.page.locator("select").nth(1).input_value() == "5"  # the Dimension control
+    # a nullable setting set to auto is written as `auto` and read back
+    p.page.get_by_text("Trim, Metropolis and tempering").click()  # its collapsed card
+    p.page.locator(".bk-Checkbox", has_text="auto").first.locator("input").uncheck()
+    p.wait(r"window.location.search.includes('metropolis_scale=1')", 10)
+    p.page.locator(".bk-Checkbox", has_text="auto").first.locator("input").check()
+    p.wait(r"window.location.search.includes('metropolis_scale=auto')", 10)
+    query = urlparse(p.page.url).query
+    assert "viscosity_gain=2.5" in query and "target_dim=5" in query
+    q = open_page("?" + query)
+    q.wait_applied("viscosity_gain", "2.5")
+    q.wait_applied("metropolis_scale", "auto")
+    q.wait(f"{js_model('mdhmc-cloud')}.title.text.includes('funnel (5-D)')", 30)
+    # links made before the names changed still work: dim, thermostat_gain
+    old = open_page("?target=funnel&dim=10&thermostat_gain=3")
+    old.wait_applied("viscosity_gain", "3")
+    old.wait(f"{js_model('mdhmc-cloud')}.title.text.includes('funnel (10-D)')", 30)

@@ -1,0 +1,388 @@
+"""The worker of one dashboard session: a thread that owns the samplers and publishes frames.
+
+Threads and ownership:
+
+- control changes arrive on the server thread; the watcher only records a *request*
+  (build, reset, settings, stage, layout; under a small lock) and wakes the worker. It
+  never touches a sampler;
+- the worker thread applies requests between sweeps (settings through ``Sampler.update``,
+  which takes effect on the next sweep without a reset; walkers, seed and target reset),
+  runs ``sweeps_per_frame`` sweeps, reads the sampler into a `frames.Frame` and puts it in
+  a one-slot mailbox where the newest wins (an unread frame is replaced, never queued).
+  It holds ``lock`` while it touches the samplers;
+- the consumer (the app's periodic callback, or a test) calls `Worker.take_frame`. Until a
+  frame is taken the worker waits (at most ``max_lag_s``) before sweeping on, so a page
+  that is not drawing costs little CPU; `Worker.suspend` stops sweeping altogether;
+- diagnostics are computed after a frame is out, a few times a second, and ride with the
+  next frames.
+
+An exception from the sampler (a user's log density that raises, a setting the sampler
+refuses) never kills the thread: its message goes into the next frame (``error``), the
+worker pauses, everything else goes on. Tests drive it without a thread (`Worker.advance`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import weakref
+
+from mdhmc.sampler import Sampler
+
+from . import readout
+from .controls import SETTING_NAMES, Controls
+from .frames import Frame
+from .samplers import Samplers, error_text
+
+__all__ = ["Worker", "live_workers", "workers_in_memory"]
+
+_LAYOUT_KEYS = {"xcoord", "ycoord"}
+_BUILD_KEYS = {"target", "target_dim"}
+
+_live: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+_all: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+_ids = itertools.count(1)
+
+
+def live_workers() -> list["Worker"]:
+    """Workers whose thread is running (for tests and the server's log)."""
+    return [w for w in list(_live) if w.running]
+
+
+def workers_in_memory() -> int:
+    """Worker objects not yet garbage-collected (closed ones should go: a leak check)."""
+    return len(_all)
+
+
+class Worker:
+    """Samplers of one session, the thread that sweeps them, and the newest frame."""
+
+    def __init__(self, controls: Controls, max_lag_s: float = 0.25):
+        self.controls = controls
+        self.id = next(_ids)
+        self.lock = threading.RLock()  # guards the samplers
+        self.max_lag_s = float(max_lag_s)
+        self.samplers = Samplers(report=self._set_error, announce=self._publish)
+        self.error = ""
+        self._error_seq = 0
+        self._errors_paused = False
+        self._suspended = False
+        self._requests: list[str] = ["build"]
+        self._step_requests = 0
+        self._rlock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._slot: Frame | None = None
+        self._slot_lock = threading.Lock()
+        self._consumed = threading.Event()
+        self._consumed.set()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._layout = None
+        self._layout_version = 0
+        self._rungs = None
+        self._rungs_key = None
+        self._rungs_version = 0
+        self._traces = readout.Traces()
+        self._diag = readout.Diagnostics()
+        self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
+                                                                 "sweeps_per_frame", *SETTING_NAMES]),
+                          controls.param.watch(self._on_playing, ["playing"])]
+        _live.add(self)
+        _all.add(self)
+
+    # ================================================================ server-thread side
+    def _request(self, kind: str):
+        with self._rlock:
+            self._requests.append(kind)
+        self._wake.set()
+        self._consumed.set()  # also ends a backpressure wait: settings apply on the next sweep
+
+    def _on_change(self, *events):
+        """Control changes -> requests (server thread; the worker reads the controls later)."""
+        names = {e.name for e in events}
+        if names & _BUILD_KEYS:
+            self._request("build")
+            return
+        if names & _LAYOUT_KEYS:
+            self._request("layout")
+        if "stage" in names:
+            self._request("stage")
+        if names & set(SETTING_NAMES):
+            self._request("settings")
+        self._wake.set()
+
+    def _on_playing(self, event):
+        if event.new:
+            self._errors_paused = False
+        self._wake.set()
+
+    def step(self):
+        """One sweep, then pause."""
+        self.controls.playing = False
+        with self._rlock:
+            self._step_requests += 1
+        self._wake.set()
+
+    def reset(self):
+        """New dispersed walkers from the current seed; counters and buffers cleared."""
+        self._request("reset")
+
+    @property
+    def suspended(self) -> bool:
+        """No sweeps while no browser is connected (the page closed, or its connection dropped)."""
+        return self._suspended
+
+    def suspend(self, flag: bool = True):
+        if bool(flag) != self._suspended:
+            self._suspended = bool(flag)
+            self._wake.set()
+
+    def take_frame(self) -> Frame | None:
+        """The newest frame not yet taken, or None."""
+        with self._slot_lock:
+            frame, self._slot = self._slot, None
+            self._consumed.set()
+        return frame
+
+    def wait_for(self, predicate, timeout: float = 30.0, poll: float = 0.02) -> Frame | None:
+        """Take frames until ``predicate(frame)`` is true; return that frame (None on timeout)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            frame = self.take_frame()
+            if frame is not None and predicate(frame):
+                return frame
+            time.sleep(poll)
+        return None
+
+    def start(self) -> "Worker":
+        """Start the thread (idempotent)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"mdhmc-worker-{self.id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the thread (after its current sweep) and drop the samplers. True if stopped."""
+        self._stop.set()
+        self._wake.set()
+        self._consumed.set()
+        for w in self._watchers:
+            self.controls.param.unwatch(w)
+        self._watchers = []
+        t = self._thread
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            t.join(timeout)
+        stopped = t is None or not t.is_alive()
+        if stopped:
+            with self.lock:
+                self.samplers.drop()
+            with self._slot_lock:
+                self._slot = None
+        _live.discard(self)
+        return stopped
+
+    @property
+    def sampler(self) -> Sampler | None:
+        """The main sampler (read it under ``lock`` while the thread runs)."""
+        return self.samplers.main
+
+    @property
+    def sampler_b(self) -> Sampler | None:
+        """Exact HMC beside the main sampler (the side-by-side mode)."""
+        return self.samplers.hmc
+
+    @property
+    def target(self):
+        return self.samplers.target
+
+    @property
+    def status(self) -> str:
+        return self.samplers.status
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def advance(self, frames: int = 1) -> "Worker":
+        """Apply pending requests and run ``frames`` frames on the calling thread (tests; no
+        thread may be running)."""
+        if self.running:
+            raise RuntimeError("advance() is for workers without a thread")
+        for _ in range(max(1, frames)):
+            self._iterate(block=False)
+        return self
+
+    def prime(self) -> "Worker":
+        """Build the sampler and publish a first frame now, on the calling thread, without
+        sweeping: the page's first render already shows the walkers."""
+        if not self.running:
+            self._apply_requests(self._take_requests())
+            self._publish()
+        return self
+
+    # ================================================================ worker-thread side
+    def _run(self):
+        """The thread's loop (worker thread)."""
+        while not self._stop.is_set():
+            try:
+                self._iterate(block=True)
+            except Exception as exc:  # never let the worker die
+                self._set_error(error_text(exc, "internal error"))
+                time.sleep(0.2)
+
+    def _take_requests(self) -> list[str]:
+        """Pending requests, emptied (worker thread)."""
+        with self._rlock:
+            reqs, self._requests = self._requests, []
+        return reqs
+
+    def _requests_pending(self) -> bool:
+        """Whether a request or a step waits (worker thread)."""
+        return bool(self._requests) or self._step_requests > 0
+
+    def _iterate(self, block: bool):
+        """Apply requests, sweep one frame's worth, publish (worker thread)."""
+        self._wake.clear()
+        reqs = self._take_requests()
+        with self._rlock:
+            steps, self._step_requests = self._step_requests, 0
+        changed = self._apply_requests(reqs)
+        playing = self.controls.playing
+        if self.sampler is None:  # the build failed: wait for a new target / reset
+            if changed:
+                self._publish()
+            if block:
+                self._wake.wait(0.25)
+            return
+        if changed:
+            self._publish()  # the new settings show at once; the next sweep uses them
+        if not ((playing and not self._errors_paused and not self._suspended) or steps > 0):
+            if self._seq == 0:
+                self._publish()
+            elif changed and not self._requests_pending():
+                self._update_stats(force=True)
+                self._publish()
+            if block:
+                self._wake.wait(0.25)
+            return
+        if block:
+            # backpressure: let the page draw the last frame before computing another
+            deadline = time.perf_counter() + self.max_lag_s
+            while self._slot is not None and not self._stop.is_set() and not self._requests_pending():
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                self._consumed.wait(min(left, 0.05))
+            if self._stop.is_set() or self._requests_pending():
+                return  # apply the new requests first (top of the next iteration)
+        n = 1 if steps > 0 and not playing else self.controls.sweeps_per_frame
+        t0 = time.perf_counter()
+        for k in range(n):
+            if self._stop.is_set():
+                return
+            if k and (self._requests_pending() or not self.controls.playing):
+                break
+            with self.lock:
+                if not self.samplers.sweep(self._traces.add):
+                    break
+            if k and time.perf_counter() - t0 > 0.5:  # stay interactive with slow sweeps
+                break
+        self._publish()
+        # diagnostics after the frame is out (they ride with the next one), unless a change of
+        # settings is waiting: that goes first
+        if not self._requests_pending() and self._diag.due():
+            self._update_stats()
+
+    def _set_error(self, text: str, pause: bool = True):
+        """Report a problem in the next frame; ``pause``: stop sweeping until Play (worker thread)."""
+        self.error = text
+        self._error_seq += 1
+        if pause:
+            self._errors_paused = True
+
+    def _apply_requests(self, reqs: list[str]) -> bool:
+        """Requests -> samplers; True if anything was applied (worker thread)."""
+        if not reqs:
+            return False
+        with self.lock:
+            if "build" in reqs:
+                self._forget()
+                self.samplers.build(self.controls)
+                return True
+            if self.sampler is None:
+                return False
+            if "reset" in reqs:
+                self.samplers.apply_settings(self.controls, reset=True)
+                self._forget()
+                return True
+            if "settings" in reqs and self.samplers.apply_settings(self.controls, reset=False):
+                self._forget()
+            if "stage" in reqs:
+                if self.samplers.apply_stage(self.controls):
+                    self._forget()
+                self._layout = None
+            if "layout" in reqs:
+                self._layout = None
+            return True
+
+    def _forget(self):
+        """Drop what was read from the old samplers (worker thread)."""
+        self._traces.clear()
+        self._diag.clear()
+        self._layout = None
+
+    def _coords(self) -> tuple[int, int]:
+        """The coordinates to plot, inside the current target (worker thread)."""
+        t, c = self.target, self.controls
+        if c.xcoord < t.dim and c.ycoord < t.dim:
+            return c.xcoord, c.ycoord
+        return 0, min(1, t.dim - 1)
+
+    def _update_stats(self, force: bool = False, heavy: bool = True):
+        """Diagnostics now (worker thread)."""
+        with self.lock:
+            if self.sampler is not None and self._layout is not None:
+                self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
+                                   force=force, heavy=heavy)
+
+    def _publish(self):
+        """Read the samplers into a frame and put it in the mailbox (worker thread)."""
+        with self.lock:
+            s, b = self.sampler, self.sampler_b
+            self._seq += 1
+            head = dict(seq=self._seq, session=self.id, status=self.status, error=self.error,
+                        error_seq=self._error_seq, paused_by_error=self._errors_paused)
+            if s is None or self.target is None:
+                frame = Frame(**head)
+            else:
+                if self._layout is None:
+                    self._layout_version += 1
+                    self._layout = readout.make_layout(self.target, self._coords(), self._layout_version, b is not None)
+                    self._diag.clear()
+                    self._rungs_key = None
+                if self._diag.last is None:  # first frame of a layout: light diagnostics now
+                    self._update_stats(heavy=False)
+                key = readout.rungs_key(s)
+                if key != self._rungs_key:
+                    self._rungs_key = key
+                    self._rungs_version += 1
+                    self._rungs = readout.make_rungs(s, self._rungs_version)
+                i, j = self._layout.coords
+                frame = Frame(
+                    **head, layout=self._layout, rungs=self._rungs, walkers=readout.walkers(s, i, j),
+                    walkers_b=readout.walkers(b, i, j) if b is not None else None,
+                    trajectory=readout.trajectory(s, i, j), traj_version=self._traces.traj_version,
+                    divergences=readout.divergences(s, i, j),
+                    divergences_b=readout.divergences(b, i, j) if b is not None else None,
+                    energy=self._traces.energy(s.settings.delta), stats=self._diag.last, applied=s.settings,
+                    stage=self.controls.stage if b is not None else s.stage, phase=s.phase, sweep=s.sweep_count)
+        with self._slot_lock:
+            self._slot = frame
+            self._consumed.clear()
