@@ -9,8 +9,6 @@ Only the sampler's public API is used (``Sampler(...)``, ``update``, ``reset``,
 
 from __future__ import annotations
 
-import inspect
-
 from mdhmc.sampler import Sampler
 from mdhmc.sampler.settings import SettingsError
 
@@ -22,11 +20,6 @@ __all__ = ["Samplers", "error_text", "MAX_RECORDED_VALUES", "HISTORY"]
 MAX_RECORDED_VALUES = 400_000  # cold draws kept per sampler (floats): ~200 sweeps of 1000 x 2
 HISTORY = 1500  # sweep records kept per sampler
 LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion sweep is announced (~1 s+)
-
-# Compatibility shim until the kernels branch (Sampler(..., history_size=)) is merged: pass the
-# short history only where the constructor takes it. Delete after the merge.
-_HISTORY_KW = {"history_size": HISTORY} if "history_size" in inspect.signature(Sampler).parameters else {}
-
 
 def _root_cause(exc: BaseException) -> BaseException:
     """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the
@@ -71,7 +64,8 @@ class Samplers:
 
     def _new(self, stage: str, settings) -> Sampler:
         """A sampler of the current target (worker thread)."""
-        return Sampler(self.target, settings, stage=stage, max_recorded_values=MAX_RECORDED_VALUES, **_HISTORY_KW)
+        return Sampler(self.target, settings, stage=stage, max_recorded_values=MAX_RECORDED_VALUES,
+                       history_size=HISTORY)
 
     def build(self, c: Controls):
         """(Re)build the target and sampler(s) from the controls (worker thread)."""
