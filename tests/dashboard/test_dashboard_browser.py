@@ -110,11 +110,12 @@ def test_walker_plot_changes_over_time(open_page):
     p.js("(window.__frames = 0, Bokeh.documents[0].on_change(ev => { if (ev.model && ev.model.name === "
          "'mdhmc-cloud-walkers') window.__frames++; }), 0)")
     a = p.walkers()
-    time.sleep(1.5)
+    # the cloud keeps updating: five frames arrive (a frame *rate* is a benchmark's business,
+    # benchmarks/dashboard_updates.py, not a test's: the wait is generous for a loaded machine)
+    p.wait("window.__frames >= 5", 30)
     b = p.walkers()
     assert len(a) == len(b) == 2000
     assert a != b
-    assert p.js("window.__frames") >= 5
 
 
 def test_step_size_slider_changes_the_samplers_step_size(open_page, dashboard_server):
