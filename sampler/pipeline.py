@@ -32,11 +32,11 @@ import numpy as np
 from . import diffusion, hmc, tempering, trim
 from .ensemble import EnsembleState, init
 from .moves import PHASE_MOVES, DiffusionMove, HMCMove, MetropolisMove, Schedule, SwapMove
-from .settings import STAGES, Settings, SettingsError
+from .settings import SPEC, STAGES, Settings, SettingsError
 
 __all__ = ["Sampler", "RESET_KEYS"]
 
-RESET_KEYS = frozenset({"walkers", "seed"})
+RESET_KEYS = frozenset(s.name for s in SPEC if s.resets)  # a live change starts a new ensemble
 # settings baked into the Metropolis, swap and HMC moves: a change rebuilds them (adaptation restarts)
 _REBUILD_KEYS = frozenset({"rungs", "t_hot", "naive_swap", "mass", "metropolis_scale", "target_accept",
                            "hmc_target_accept", "hmc_step_size"})
