@@ -7,9 +7,10 @@ After ``result = Sampler(target, settings, stage).run()``::
 
 - ``.npz``: arrays ``final`` (cold walkers, dim), ``draws`` (draws, cold walkers, dim), ``lp``,
   ``temperatures``, and the strings ``settings_json``, ``preset_json`` (a preset that reproduces
-  the run), ``target``, ``target_source``, ``stage``, ``report_json``.
+  the run), ``target``, ``target_source``, ``stage``, ``report_json``; ``partial`` (True for a
+  run stopped early: Ctrl-C or a raising log density) and ``sweeps_completed`` (-1: not given).
 - ``.nc``: ArviZ InferenceData with ``posterior.x`` of dims (chain = cold walker, draw, dim);
-  the same strings as attributes of the file and of the posterior group. Needs ArviZ and
+  the same strings as attributes of the file and of the posterior group (``partial`` as 0/1). Needs ArviZ and
   h5netcdf (``pip install mdhmc[netcdf]``).
 
 Writing goes to a temporary file in the destination's folder, then `os.replace`: a reader never
@@ -116,6 +117,9 @@ def _metadata(result, settings, target, stage, preset, report) -> dict:
         "settings_json": json.dumps(json.loads(dumps(settings))["settings"]),
         "preset_json": preset,
         "report_json": json_dumps({k: v for k, v in (report or {}).items() if k != "settings"}),
+        # a run stopped early (Ctrl-C, a raising log density) saves what it recorded, marked so
+        "partial": bool(result.get("partial", False)),
+        "sweeps_completed": int(result.get("sweeps_completed", -1)),
     }
 
 
@@ -172,7 +176,7 @@ def write_netcdf(path, result: dict, *, settings, target=None, stage: str | None
     if draws.shape[0] == 0:
         raise OutputError(f"{os.fspath(path)!r}: a .nc file needs recorded draws, and this run recorded none")
     meta = _metadata(result, settings, target, stage, preset, report)
-    attrs = {**meta, "inference_library": "mdhmc"}
+    attrs = {**meta, "partial": int(meta["partial"]), "inference_library": "mdhmc"}  # netCDF has no bool
     posterior = np.transpose(draws, (1, 0, 2))  # (chain = walker, draw, dim)
     with warnings.catch_warnings():  # "more chains than draws" is expected: walkers are the chains
         warnings.simplefilter("ignore", UserWarning)
