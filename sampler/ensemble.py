@@ -46,8 +46,12 @@ def _log_density_batch(target, x):
     """The log density at each starting point; a raising density becomes `faults.DensityError`."""
     try:
         return target.log_density_batch(x)
-    except Exception as exc:  # only the target's function runs here
-        raise faults.locate(target, faults.unwrap(exc), x) from None
+    except Exception as exc:
+        error = faults.unwrap(exc)
+        found = faults.locate(target, error, x)
+        if found.point is None and error is exc:  # not the target's function: an error of ours
+            raise
+        raise found from None
 
 
 def init(target, walkers: int, seed: int, positions: np.ndarray | None = None, widen: float = 0.25) -> EnsembleState:

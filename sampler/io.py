@@ -25,8 +25,8 @@ import math
 import os
 import secrets
 
-__all__ = ["save", "write_npz", "write_netcdf", "check_path", "atomic_write", "OutputError", "FORMATS", "json_safe",
-           "json_dumps"]
+__all__ = ["save", "write_npz", "write_netcdf", "check_path", "check_space", "atomic_write", "OutputError", "FORMATS",
+           "json_safe", "json_dumps"]
 
 #: file suffix -> format name
 FORMATS = {".npz": "npz", ".nc": "netcdf"}
@@ -102,6 +102,28 @@ def check_path(path: str | os.PathLike, records_draws: bool = True) -> str:
     return fmt
 
 
+def check_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Refuse (`OutputError`) to write about ``nbytes`` of arrays where the disk has less free.
+
+    Checked before writing, not only caught after: HDF5 (under ``.nc``) can crash the process
+    on a full disk instead of raising.
+    """
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows) or no folder: the writer will say
+        return
+    free = st.f_bavail * st.f_frsize
+    need = int(nbytes * 1.1) + (1 << 20)  # format overhead and metadata
+    if need > free:
+        raise OutputError(f"{os.fspath(path)!r}: not enough free disk space ({free / 2**20:,.1f} MiB free, "
+                          f"about {need / 2**20:,.1f} MiB needed)")
+
+
+def _array_bytes(result: dict) -> int:
+    return sum(getattr(result.get(k), "nbytes", 0) for k in ("final", "draws", "lp", "temperatures"))
+
+
 # ---------------------------------------------------------------------------------- writers
 def _metadata(result, settings, target, stage, preset, report) -> dict:
     """The strings stored with the arrays, in both formats."""
@@ -155,6 +177,7 @@ def write_npz(path, result: dict, *, settings, target=None, stage: str | None = 
     import numpy as np
 
     meta = _metadata(result, settings, target, stage, preset, report)
+    check_space(path, _array_bytes(result))
 
     def write(tmp):
         with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
@@ -176,6 +199,7 @@ def write_netcdf(path, result: dict, *, settings, target=None, stage: str | None
     if draws.shape[0] == 0:
         raise OutputError(f"{os.fspath(path)!r}: a .nc file needs recorded draws, and this run recorded none")
     meta = _metadata(result, settings, target, stage, preset, report)
+    check_space(path, _array_bytes(result))
     attrs = {**meta, "partial": int(meta["partial"]), "inference_library": "mdhmc"}  # netCDF has no bool
     posterior = np.transpose(draws, (1, 0, 2))  # (chain = walker, draw, dim)
     with warnings.catch_warnings():  # "more chains than draws" is expected: walkers are the chains

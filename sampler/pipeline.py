@@ -255,23 +255,29 @@ class Sampler:
         except (SweepStopped, KeyboardInterrupt):
             raise
         except Exception as exc:
-            raise self._density_error(exc) from None
+            error = self._density_error(exc)
+            if error is exc:
+                raise
+            raise error from None
         finally:
             self.chunks.should_stop = None
             self._move = None
 
     def _density_error(self, exc: Exception) -> Exception:
-        """`DensityError` if the target's function raised ``exc`` (else ``exc`` unwrapped)."""
+        """`DensityError` if the target's function raised ``exc``, else ``exc`` itself.
+
+        The kernels that call the target are numba-parallel: they re-raise its exception
+        wrapped in a SystemError, which tells it from an error of the sampler's own code.
+        """
         error = faults.unwrap(exc)
+        if error is exc:
+            return exc
         points = np.empty((0, self.target.dim))
         if self._move is not None:
             lo, hi = self.chunks.current
             points = np.concatenate([self._move.points_in_flight(lo, hi).reshape(-1, self.target.dim),
                                      self.state.positions[lo:hi]])
-        found = faults.locate(self.target, error, points)
-        # not found: still the target's if numba wrapped it (kernels raise nothing of their own)
-        user = getattr(self.target, "source", "built-in") != "built-in"
-        return found if found.point is not None or (user and error is not exc) else error
+        return faults.locate(self.target, error, points)
 
     def _sweep(self) -> dict:
         s = self.settings

@@ -188,7 +188,7 @@ def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
 
 
 def cmd_run(args) -> int:
-    from .budget import check_memory, recorded_sweeps
+    from .budget import check_memory, cold_walkers, recorded_sweeps
 
     target_spec, target_dim, stage, settings, preset_path, notes = resolve_run(args)
     quiet = args.json or args.quiet
@@ -202,6 +202,11 @@ def cmd_run(args) -> int:
     t = _load_target(target_spec, target_dim, args)
     _check_target(t, stage, settings)
     kept = check_memory(stage, settings, t.dim, keep)
+    if args.out is not None:
+        try:  # the draws it will save must fit on the disk too
+            io.check_space(args.out, kept * cold_walkers(stage, settings) * t.dim * 8)
+        except io.OutputError as exc:
+            raise CLIError(f"--out {one_line(exc)}") from None
     sampler = _make_sampler(t, settings, stage, max(1, kept))
     if not args.quiet:
         for note in notes:

@@ -229,3 +229,18 @@ def test_dev_zero_as_a_preset_is_refused_without_reading_it_all(capsys):
 def test_keep_must_be_positive(capsys):
     rc, _, err = run_main(capsys, "--target", "scorpio", "--keep", "0", "--dry-run")
     assert rc == 2 and err == "mdhmc: error: argument --keep: must be >= 1, got 0\n"
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".nc"])
+def test_a_disk_too_full_for_the_draws_is_refused_before_sampling(tmp_path, capsys, monkeypatch, suffix):
+    # checked, not only caught: HDF5 under .nc can crash the process on a full disk
+    class Full:
+        f_bavail, f_frsize = 16, 4096  # 64 KiB free
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Full)
+    out = tmp_path / f"run{suffix}"
+    rc, stdout, err = run_main(capsys, "--target", "scorpio", "--stage", "metropolis", "--walkers", "40",
+                               "--sweeps", "20", "--warmup", "5", "--out", str(out), "--quiet")
+    assert rc == 2 and stdout == "" and not out.exists()
+    assert err == (f"mdhmc: error: --out {str(out)!r}: not enough free disk space (0.1 MiB free, "
+                   "about 1.0 MiB needed)\n")
