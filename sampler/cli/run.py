@@ -11,6 +11,7 @@ from .. import io
 from ..presets import PresetError, builtin, dumps
 from ..settings import STAGES, Settings, SettingsError
 from .errors import CLIError, one_line
+from .interrupts import Interrupts
 from .parser import TARGET_DIM_FLAGS, setting_changes, typed_flag
 from .progress import Progress
 from .report import build_report, format_report, json_dumps
@@ -142,24 +143,25 @@ def _make_sampler(t, settings, stage, keep_sweeps):
         raise CLIError(one_line(exc)) from None
 
 
-def _sample(sampler, progress):
+def _sample(sampler, progress, stop):
     """Run every sweep; returns None, or the exception that stopped the run early
-    (KeyboardInterrupt or `DensityError`)."""
-    from ..pipeline import DensityError
+    (KeyboardInterrupt, `SweepStopped` on Ctrl-C, or `DensityError`)."""
+    from ..pipeline import DensityError, SweepStopped
 
     n = sampler.total_sweeps()
 
     def between_blocks():  # a block of walkers is done: the kernels are loaded
         if progress is not None:
             progress.kernels_loaded()
-        return False
+        return stop.requested
 
     try:
         for k in range(n):
+            stop.check()
             sampler.sweep(should_stop=between_blocks)
             if progress is not None:
                 progress.update(k + 1, sampler.totals.get("steps", 0))
-    except (KeyboardInterrupt, DensityError) as exc:
+    except (KeyboardInterrupt, SweepStopped, DensityError) as exc:
         return exc
     return None
 
@@ -177,8 +179,10 @@ def _save(args, result, settings, t, stage, preset_text, report):
 
 def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
     """The one line for a run stopped early, with what became of its draws."""
+    from ..pipeline import DensityError
+
     done = f"after {sampler.sweep_count:,} of {sampler.total_sweeps():,} sweeps; {saved}"
-    if isinstance(stopped, KeyboardInterrupt):
+    if not isinstance(stopped, DensityError):  # Ctrl-C
         return CLIError(done, status=130, kind="interrupted")
     if debug:
         import traceback
@@ -188,6 +192,11 @@ def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
 
 
 def cmd_run(args) -> int:
+    with Interrupts() as stop:
+        return _run(args, stop)
+
+
+def _run(args, stop) -> int:
     from .budget import check_memory, cold_walkers, recorded_sweeps
 
     target_spec, target_dim, stage, settings, preset_path, notes = resolve_run(args)
@@ -207,7 +216,9 @@ def cmd_run(args) -> int:
             io.check_space(args.out, kept * cold_walkers(stage, settings) * t.dim * 8)
         except io.OutputError as exc:
             raise CLIError(f"--out {one_line(exc)}") from None
+    stop.check()  # Ctrl-C while the target compiled
     sampler = _make_sampler(t, settings, stage, max(1, kept))
+    stop.check()
     if not args.quiet:
         for note in notes:
             print(f"mdhmc: note: {note}", file=sys.stderr)
@@ -220,7 +231,7 @@ def cmd_run(args) -> int:
     progress = None if quiet else Progress(sampler.total_sweeps()).start()
     completed = False
     try:
-        stopped = _sample(sampler, progress)
+        stopped = _sample(sampler, progress, stop)
         completed = stopped is None
     finally:
         if progress is not None:
