@@ -5,7 +5,7 @@
     mdhmc targets [--json]
     mdhmc run [--target NAME|FILE.py] [--stage STAGE] [--preset NAME|FILE.json] [--SETTING VALUE ...]
               [--out FILE.npz|FILE.nc] [--json]
-    mdhmc serve [--port N] [--no-show] [--target FILE.py ...]
+    mdhmc serve [--port N] [--address HOST] [--no-show] [--target FILE.py ...]
 
 ``mdhmc run`` has one flag per setting of `mdhmc.sampler.settings.SPEC`, spelled like the
 setting's preset key (``--step_size``; also ``--step-size`` and older names such as ``--gain``):
