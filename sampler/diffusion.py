@@ -38,6 +38,7 @@ from numba import types
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
+from .chunks import blocks
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
 
@@ -281,10 +282,13 @@ class DiffusionInfo(NamedTuple):
 
 
 def build_kernel(target, mass=None, tracked: int = 0):
-    """Return ``step(state, params) -> (state, DiffusionInfo)`` for ``target``.
+    """Return ``step(state, params, chunks=None) -> (state, DiffusionInfo)`` for ``target``.
 
     Buffers are allocated once per (walkers, steps) shape and reused. ``mass`` is a
     diagonal (None: unit). ``tracked`` is the walker whose trajectory is recorded (-1: none).
+    ``chunks`` (`sampler.chunks.Chunks`): run the walkers in blocks (same draws).
+    ``step.buffers`` holds the scratch: row ``scratch[i, 0]`` is walker i's current point,
+    ``scratch[i, 5]`` its last SPSA-perturbed point (where a failing density was called).
     """
     dim = target.dim
     inv_mass, sqrt_mass = diagonal_mass(mass, dim)
@@ -292,7 +296,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
     grad_fn = target.grad_log_density if target.grad_log_density is not None else _no_gradient
     bufs = {}
 
-    def step(state, params: DiffusionParams):
+    def step(state, params: DiffusionParams, chunks=None):
         n = state.walkers
         if params.gradient == "exact" and target.grad_log_density is None:
             raise ValueError(f"target {target.name!r} has no gradient: use gradient='spsa'")
@@ -310,13 +314,17 @@ def build_kernel(target, mass=None, tracked: int = 0):
         icounts = bufs["icounts"]
         icounts[:] = 0
         fstats = bufs["fstats"]
-        diffusion_sweep(lp_fn, grad_fn, state.positions, state.log_density, state.rng, inv_mass, sqrt_mass,
-                        float(params.step_size), int(params.steps), float(params.delta), float(params.viscosity_gain),
-                        float(params.noise), float(params.hot), float(params.trigger),
-                        params.gradient == "exact", float(params.spsa_c), int(params.spsa_k), bool(params.spsa_two_sided),
-                        params.integrator == "leapfrog",
-                        int(tracked) if tracked < n else -1, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
-                        bufs["scratch"], fstats, icounts)
+        x, lp, rng, scratch = state.positions, state.log_density, state.rng, bufs["scratch"]
+        for lo, hi in blocks(chunks, "diffusion", n):
+            # walker streams are rows of rng, so a block of walkers is a block of rows
+            trk_in_block = int(tracked) - lo if lo <= tracked < hi else -1
+            diffusion_sweep(lp_fn, grad_fn, x[lo:hi], lp[lo:hi], rng[lo:hi], inv_mass, sqrt_mass,
+                            float(params.step_size), int(params.steps), float(params.delta),
+                            float(params.viscosity_gain), float(params.noise), float(params.hot),
+                            float(params.trigger), params.gradient == "exact", float(params.spsa_c),
+                            int(params.spsa_k), bool(params.spsa_two_sided), params.integrator == "leapfrog",
+                            trk_in_block, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
+                            scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
         trk = None
         if 0 <= tracked < n:
             L = int(traj_len[0])
@@ -331,4 +339,5 @@ def build_kernel(target, mass=None, tracked: int = 0):
         )
         return state, info
 
+    step.buffers = bufs
     return step

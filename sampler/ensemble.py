@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import faults
 from .rng import seed_streams
 
 __all__ = ["EnsembleState", "init", "dispersed_starts"]
@@ -41,6 +42,18 @@ def dispersed_starts(target, walkers: int, rng: np.random.Generator, widen: floa
     return rng.uniform(box[:, 0], box[:, 1], size=(walkers, target.dim))
 
 
+def _log_density_batch(target, x):
+    """The log density at each starting point; a raising density becomes `faults.DensityError`."""
+    try:
+        return target.log_density_batch(x)
+    except Exception as exc:
+        error = faults.unwrap(exc)
+        found = faults.locate(target, error, x)
+        if found.point is None and error is exc:  # not the target's function: an error of ours
+            raise
+        raise found from None
+
+
 def init(target, walkers: int, seed: int, positions: np.ndarray | None = None, widen: float = 0.25) -> EnsembleState:
     """A fresh ensemble: dispersed starts (or ``positions``), their log densities, streams.
 
@@ -54,13 +67,13 @@ def init(target, walkers: int, seed: int, positions: np.ndarray | None = None, w
     else:
         x = np.array(positions, dtype=np.float64, copy=True).reshape(walkers, target.dim)
     x = np.ascontiguousarray(x)
-    lp = target.log_density_batch(x)
+    lp = _log_density_batch(target, x)
     for _ in range(100):
         bad = ~np.isfinite(lp)
         if not bad.any():
             break
         x[bad] = dispersed_starts(target, int(bad.sum()), start_rng, widen)
-        lp[bad] = target.log_density_batch(x[bad])
+        lp[bad] = _log_density_batch(target, x[bad])
     if not np.all(np.isfinite(lp)):
         raise ValueError(
             f"log density of {target.name!r} is not finite at {int((~np.isfinite(lp)).sum())} of {walkers} "

@@ -23,6 +23,7 @@ from numba import types
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
+from .chunks import blocks
 from .rng import fill_normal, uniform
 
 __all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD", "LOG_STEP_SIZE_LIMITS"]
@@ -99,10 +100,11 @@ class HMCInfo(NamedTuple):
 
 
 def build_kernel(target, mass=None, jitter: float = 0.2):
-    """``step(state, step_size, n_steps) -> (state, HMCInfo)`` on the whole ensemble at T=1.
+    """``step(state, step_size, n_steps, chunks=None) -> (state, HMCInfo)`` on the ensemble at T=1.
 
     ``mass`` is a diagonal (None: unit); ``step_size`` is one for the ensemble, jittered by
-    +-``jitter`` per trajectory.
+    +-``jitter`` per trajectory. ``chunks`` (`sampler.chunks.Chunks`): run the walkers in
+    blocks (same draws). ``step.buffers["scratch"][i, 0]`` is walker i's last point.
     """
     if target.grad_log_density is None:
         raise ValueError(f"target {target.name!r} has no gradient: exact HMC needs grad_log_density")
@@ -110,7 +112,7 @@ def build_kernel(target, mass=None, jitter: float = 0.2):
     inv_mass, sqrt_mass = diagonal_mass(mass, dim)
     bufs = {}
 
-    def step(state, step_size: float, n_steps: int):
+    def step(state, step_size: float, n_steps: int, chunks=None):
         n = state.walkers
         if bufs.get("n") != n:
             bufs.update(n=n, scratch=np.empty((n, 2, dim)))
@@ -120,12 +122,15 @@ def build_kernel(target, mass=None, jitter: float = 0.2):
         div_pos = np.zeros((n, dim))
         evals = np.zeros(n, dtype=np.int64)
         gevals = np.zeros(n, dtype=np.int64)
-        hmc_sweep(target.log_density, target.grad_log_density, state.positions, state.log_density, state.rng,
-                  inv_mass, sqrt_mass, eps, int(n_steps), jitter, bufs["scratch"], accept_prob, divergent, div_pos,
-                  evals, gevals)
+        for lo, hi in blocks(chunks, "hmc", n):
+            b = slice(lo, hi)
+            hmc_sweep(target.log_density, target.grad_log_density, state.positions[b], state.log_density[b],
+                      state.rng[b], inv_mass, sqrt_mass, eps[b], int(n_steps), jitter, bufs["scratch"][b],
+                      accept_prob[b], divergent[b], div_pos[b], evals[b], gevals[b])
         dv = divergent.astype(bool)
         info = HMCInfo(float(accept_prob.mean()), int(dv.sum()), div_pos[dv].copy(), int(evals.sum()),
                        int(gevals.sum()), int(n * n_steps), float(step_size))
         return state, info
 
+    step.buffers = bufs
     return step

@@ -7,9 +7,10 @@ After ``result = Sampler(target, settings, stage).run()``::
 
 - ``.npz``: arrays ``final`` (cold walkers, dim), ``draws`` (draws, cold walkers, dim), ``lp``,
   ``temperatures``, and the strings ``settings_json``, ``preset_json`` (a preset that reproduces
-  the run), ``target``, ``target_source``, ``stage``, ``report_json``.
+  the run), ``target``, ``target_source``, ``stage``, ``report_json``; ``partial`` (True for a
+  run stopped early: Ctrl-C or a raising log density) and ``sweeps_completed`` (-1: not given).
 - ``.nc``: ArviZ InferenceData with ``posterior.x`` of dims (chain = cold walker, draw, dim);
-  the same strings as attributes of the file and of the posterior group. Needs ArviZ and
+  the same strings as attributes of the file and of the posterior group (``partial`` as 0/1). Needs ArviZ and
   h5netcdf (``pip install mdhmc[netcdf]``).
 
 Writing goes to a temporary file in the destination's folder, then `os.replace`: a reader never
@@ -24,8 +25,8 @@ import math
 import os
 import secrets
 
-__all__ = ["save", "write_npz", "write_netcdf", "check_path", "atomic_write", "OutputError", "FORMATS", "json_safe",
-           "json_dumps"]
+__all__ = ["save", "write_npz", "write_netcdf", "check_path", "check_space", "atomic_write", "OutputError", "FORMATS",
+           "json_safe", "json_dumps"]
 
 #: file suffix -> format name
 FORMATS = {".npz": "npz", ".nc": "netcdf"}
@@ -101,6 +102,28 @@ def check_path(path: str | os.PathLike, records_draws: bool = True) -> str:
     return fmt
 
 
+def check_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Refuse (`OutputError`) to write about ``nbytes`` of arrays where the disk has less free.
+
+    Checked before writing, not only caught after: HDF5 (under ``.nc``) can crash the process
+    on a full disk instead of raising.
+    """
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows) or no folder: the writer will say
+        return
+    free = st.f_bavail * st.f_frsize
+    need = int(nbytes * 1.1) + (1 << 20)  # format overhead and metadata
+    if need > free:
+        raise OutputError(f"{os.fspath(path)!r}: not enough free disk space ({free / 2**20:,.1f} MiB free, "
+                          f"about {need / 2**20:,.1f} MiB needed)")
+
+
+def _array_bytes(result: dict) -> int:
+    return sum(getattr(result.get(k), "nbytes", 0) for k in ("final", "draws", "lp", "temperatures"))
+
+
 # ---------------------------------------------------------------------------------- writers
 def _metadata(result, settings, target, stage, preset, report) -> dict:
     """The strings stored with the arrays, in both formats."""
@@ -116,6 +139,9 @@ def _metadata(result, settings, target, stage, preset, report) -> dict:
         "settings_json": json.dumps(json.loads(dumps(settings))["settings"]),
         "preset_json": preset,
         "report_json": json_dumps({k: v for k, v in (report or {}).items() if k != "settings"}),
+        # a run stopped early (Ctrl-C, a raising log density) saves what it recorded, marked so
+        "partial": bool(result.get("partial", False)),
+        "sweeps_completed": int(result.get("sweeps_completed", -1)),
     }
 
 
@@ -151,6 +177,7 @@ def write_npz(path, result: dict, *, settings, target=None, stage: str | None = 
     import numpy as np
 
     meta = _metadata(result, settings, target, stage, preset, report)
+    check_space(path, _array_bytes(result))
 
     def write(tmp):
         with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
@@ -172,7 +199,8 @@ def write_netcdf(path, result: dict, *, settings, target=None, stage: str | None
     if draws.shape[0] == 0:
         raise OutputError(f"{os.fspath(path)!r}: a .nc file needs recorded draws, and this run recorded none")
     meta = _metadata(result, settings, target, stage, preset, report)
-    attrs = {**meta, "inference_library": "mdhmc"}
+    check_space(path, _array_bytes(result))
+    attrs = {**meta, "partial": int(meta["partial"]), "inference_library": "mdhmc"}  # netCDF has no bool
     posterior = np.transpose(draws, (1, 0, 2))  # (chain = walker, draw, dim)
     with warnings.catch_warnings():  # "more chains than draws" is expected: walkers are the chains
         warnings.simplefilter("ignore", UserWarning)

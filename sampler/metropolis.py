@@ -24,6 +24,7 @@ from numba import types
 
 from mdhmc.targets._jit import LOG_DENSITY
 
+from .chunks import blocks
 from .rng import fill_normal, uniform
 
 __all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
@@ -87,10 +88,12 @@ def _halves(rung: np.ndarray, rungs: int):
 
 
 def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
-    """``step(state, scale, n_steps=1) -> (state, MetropolisInfo)``.
+    """``step(state, scale, n_steps=1, chunks=None) -> (state, MetropolisInfo)``.
 
     ``rung[i]`` is walker i's temperature rung and ``betas[r]`` = 1 / T_r; ``scale[r]`` is
-    rung r's proposal scale factor (see `default_scale`).
+    rung r's proposal scale factor (see `default_scale`). ``chunks`` (`sampler.chunks.Chunks`):
+    run each half in blocks of walkers (same draws). ``step.buffers["scratch"][i]`` is walker
+    i's last proposal.
     """
     rung = np.asarray(rung, dtype=np.int64)
     betas = np.asarray(betas, dtype=np.float64)
@@ -113,16 +116,19 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
                 sd = np.ones(dim)
             prop_sd[dst] = scale[r] * sd
 
-    def step(state, scale: np.ndarray, n_steps: int = 1):
+    def step(state, scale: np.ndarray, n_steps: int = 1, chunks=None):
         x, lp = state.positions, state.log_density
         accepted = np.zeros(n, dtype=np.int64)
         evals = np.zeros(n, dtype=np.int64)
         nonfinite = np.zeros(n, dtype=np.int64)
         for moving, fixed in ((half_a, half_b), (half_b, half_a)):
             proposal_sd(x, moving, fixed, scale)
-            metropolis_sweep(target.log_density, x, lp, state.rng, walker_beta, prop_sd, moving, int(n_steps),
-                             scratch, accepted, evals, nonfinite)
+            for lo, hi in blocks(chunks, "metropolis", n):
+                b = slice(lo, hi)
+                metropolis_sweep(target.log_density, x[b], lp[b], state.rng[b], walker_beta[b], prop_sd[b],
+                                 moving[b], int(n_steps), scratch[b], accepted[b], evals[b], nonfinite[b])
         acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
         return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), np.asarray(scale, dtype=np.float64))
 
+    step.buffers = {"scratch": scratch}
     return step

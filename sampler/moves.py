@@ -44,8 +44,12 @@ class MoveRecord(NamedTuple):
 class Move(Protocol):
     name: str
 
-    def run(self, state, settings, adapt: bool) -> MoveRecord:
-        """Advance ``state`` in place; adapt (warm-up) only when ``adapt``."""
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
+        """Advance ``state`` in place; adapt (warm-up) only when ``adapt``; ``chunks``
+        (`sampler.chunks.Chunks`): run the walkers in blocks (same draws)."""
+
+    def points_in_flight(self, lo: int, hi: int) -> np.ndarray:
+        """Points (rows) where walkers ``lo..hi-1`` last called the log density or gradient."""
 
 
 class Schedule:
@@ -81,8 +85,8 @@ class DiffusionMove:
     def __init__(self, target, mass=None, tracked: int = 0):
         self.step = diffusion.build_kernel(target, mass, tracked)
 
-    def run(self, state, settings, adapt: bool) -> MoveRecord:
-        _, info = self.step(state, diffusion.DiffusionParams.from_settings(settings))
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
+        _, info = self.step(state, diffusion.DiffusionParams.from_settings(settings), chunks)
         fields = dict(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
                       mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
         if info.tracked is not None and len(info.tracked.energies):
@@ -92,6 +96,10 @@ class DiffusionMove:
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
         return MoveRecord(fields, counts, info)
+
+    def points_in_flight(self, lo, hi):
+        scratch = self.step.buffers.get("scratch")
+        return np.empty((0, 0)) if scratch is None else np.concatenate([scratch[lo:hi, 0], scratch[lo:hi, 5]])
 
 
 class MetropolisMove:
@@ -109,9 +117,9 @@ class MetropolisMove:
         self.adaptation = RobbinsMonro.init(start, len(betas))
         self.report_hot = report_hot  # the record gets the hottest rung's acceptance too
 
-    def run(self, state, settings, adapt: bool) -> MoveRecord:
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
         scale = self.adaptation.scale
-        _, info = self.step(state, scale, settings.metropolis_steps)
+        _, info = self.step(state, scale, settings.metropolis_steps, chunks)
         if adapt and self.adaptive:
             self.adaptation = self.rule.update(self.adaptation, info.acceptance)
             scale = self.adaptation.scale
@@ -122,6 +130,9 @@ class MetropolisMove:
         counts = dict(lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
         return MoveRecord(fields, counts, info)
 
+    def points_in_flight(self, lo, hi):
+        return self.step.buffers["scratch"][lo:hi]
+
 
 class SwapMove:
     """``swaps_per_walker x walkers`` swap attempts between adjacent rungs (`sampler.tempering`)."""
@@ -131,11 +142,14 @@ class SwapMove:
     def __init__(self, rung, betas, naive: bool = False):
         self.step = tempering.build_kernel(rung, betas, naive)
 
-    def run(self, state, settings, adapt: bool) -> MoveRecord:
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
         _, info = self.step(state, int(round(settings.swaps_per_walker * settings.walkers)))
         fields = dict(swap_acceptance=info.acceptance, ejections=info.ejections)
         counts = dict(swap_attempts=int(info.attempts.sum()), swaps=int(info.accepted.sum()), ejections=info.ejections)
         return MoveRecord(fields, counts, info)
+
+    def points_in_flight(self, lo, hi):  # swaps never call the log density
+        return np.empty((0, 0))
 
 
 class HMCMove:
@@ -153,11 +167,15 @@ class HMCMove:
         # math.exp, not np.exp: the last bit may differ, and the draws stay as they were
         return math.exp(float(self.adaptation.log_scale[0]))
 
-    def run(self, state, settings, adapt: bool) -> MoveRecord:
-        _, info = self.step(state, self.step_size, settings.hmc_steps)
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
+        _, info = self.step(state, self.step_size, settings.hmc_steps, chunks)
         if adapt:
             self.adaptation = self.rule.update(self.adaptation, info.acceptance)
         fields = dict(acceptance=info.acceptance, step_size=self.step_size)
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps,
                       divergences=info.divergences)
         return MoveRecord(fields, counts, info)
+
+    def points_in_flight(self, lo, hi):
+        scratch = self.step.buffers.get("scratch")
+        return np.empty((0, 0)) if scratch is None else scratch[lo:hi, 0]

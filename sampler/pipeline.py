@@ -29,12 +29,15 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import diffusion, hmc, tempering, trim
+from . import diffusion, faults, hmc, tempering, trim
+from .chunks import Chunks, SweepStopped
 from .ensemble import EnsembleState, init
 from .moves import PHASE_MOVES, DiffusionMove, HMCMove, MetropolisMove, Schedule, SwapMove
 from .settings import SPEC, STAGES, Settings, SettingsError
 
-__all__ = ["Sampler", "RESET_KEYS"]
+__all__ = ["Sampler", "RESET_KEYS", "SweepStopped", "DensityError"]
+
+DensityError = faults.DensityError
 
 RESET_KEYS = frozenset(s.name for s in SPEC if s.resets)  # a live change starts a new ensemble
 # settings baked into the Metropolis, swap and HMC moves: a change rebuilds them (adaptation restarts)
@@ -64,8 +67,23 @@ class Sampler:
         Walker whose diffusion trajectory is recorded for display (walker 0 is cold).
     max_recorded_values : int
         Cap on recorded cold draws (floats), as a ring buffer of whole sweeps.
+    keep_sweeps : int, optional
+        Keep the last ``keep_sweeps`` recorded sweeps instead (no cap on floats: the caller
+        checked the memory, as ``mdhmc run`` does).
     history_size : int
         Per-sweep records kept in `history` (a ring buffer).
+    chunk_seconds : float
+        Wall time aimed at per block of walkers (see below).
+
+    Responsiveness: a sweep runs its walkers in blocks (`sampler.chunks`; same draws as one
+    block), each sized to take about ``chunk_seconds``. Between blocks a pending Ctrl-C is
+    raised as ``KeyboardInterrupt`` and ``sweep(should_stop=f)`` asks ``f()``: if it returns
+    True, `SweepStopped` is raised. Either way the sweep is left unfinished: the walkers of
+    finished blocks have moved, nothing of that sweep is counted or recorded, and the sampler
+    can go on sweeping (a caller such as the dashboard keeps a slow target responsive so).
+
+    Faults: a log density (or gradient) that raises stops the sweep with `DensityError`
+    (function, the user's exception, the point); see `sampler.faults`.
 
     Public state: ``state`` (the `EnsembleState`), ``settings``, ``target``, ``stage``,
     ``phase``, ``stage_sweep`` (sweeps in the current phase), ``sweep_count``, ``totals``
@@ -85,14 +103,17 @@ class Sampler:
 
     def __init__(self, target, settings: Settings | None = None, stage: str = "pipeline",
                  positions: np.ndarray | None = None, tracked: int = 0, max_recorded_values: int = 20_000_000,
-                 history_size: int = 20_000):
+                 history_size: int = 20_000, chunk_seconds: float = 0.2, keep_sweeps: int | None = None):
         self.target = target
         self.settings = settings or Settings()
         _check_stage(stage)
         self.stage = stage
         self.tracked = tracked
         self.max_recorded_values = int(max_recorded_values)
+        self.keep_sweeps = None if keep_sweeps is None else max(1, int(keep_sweeps))
         self.history_size = int(history_size)
+        self.chunks = Chunks(chunk_seconds)
+        self._move = None  # the move of the sweep under way (to locate a fault)
         self._start_positions = positions
         self.reset()
 
@@ -157,6 +178,8 @@ class Sampler:
                            for phase, pairs in PHASE_MOVES.items() if all(name in moves for name, _ in pairs)}
 
     def _max_recorded_sweeps(self) -> int:
+        if self.keep_sweeps is not None:
+            return self.keep_sweeps
         cold = max(1, int((self.rung == 0).sum()))
         return max(10, self.max_recorded_values // (cold * self.target.dim))
 
@@ -219,19 +242,42 @@ class Sampler:
     def recording(self) -> bool:
         return self.phase in ("metropolis", "tempering", "hmc") and self.stage_sweep >= self.settings.warmup
 
-    def sweep(self) -> dict:
+    def sweep(self, should_stop: Callable[[], bool] | None = None) -> dict:
         """Advance one sweep of the current phase; return that sweep's info record (a flat dict).
 
-        An exception raised by the target's log density propagates as itself (numba's
-        parallel kernels wrap it in a SystemError; the original is unwrapped here).
+        ``should_stop``: asked between blocks of walkers; True raises `SweepStopped` (see the
+        class docstring). An exception raised by the target's log density or gradient becomes
+        `DensityError`, which names the function, the exception and the point.
         """
+        self.chunks.should_stop = should_stop
         try:
             return self._sweep()
-        except SystemError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if cause is not None and not isinstance(cause, SystemError):
-                raise cause from None
+        except (SweepStopped, KeyboardInterrupt):
             raise
+        except Exception as exc:
+            error = self._density_error(exc)
+            if error is exc:
+                raise
+            raise error from None
+        finally:
+            self.chunks.should_stop = None
+            self._move = None
+
+    def _density_error(self, exc: Exception) -> Exception:
+        """`DensityError` if the target's function raised ``exc``, else ``exc`` itself.
+
+        The kernels that call the target are numba-parallel: they re-raise its exception
+        wrapped in a SystemError, which tells it from an error of the sampler's own code.
+        """
+        error = faults.unwrap(exc)
+        if error is exc:
+            return exc
+        points = np.empty((0, self.target.dim))
+        if self._move is not None:
+            lo, hi = self.chunks.current
+            points = np.concatenate([self._move.points_in_flight(lo, hi).reshape(-1, self.target.dim),
+                                     self.state.positions[lo:hi]])
+        return faults.locate(self.target, error, points)
 
     def _sweep(self) -> dict:
         s = self.settings
@@ -243,7 +289,8 @@ class Sampler:
         move = schedule.choose(self.state)
         if len(schedule.moves) > 1:
             rec["move"] = move.name
-        out = move.run(self.state, s, adapt)
+        self._move = move
+        out = move.run(self.state, s, adapt, self.chunks)
         rec.update(out.fields)
         self._count(rec, **out.counts)
         if isinstance(out.info, diffusion.DiffusionInfo):

@@ -39,6 +39,10 @@ JSON_INF = 1e308
 _TOP_KEYS = {"format", "version", "name", "description", "target", "target_dim", "stage", "settings"}
 
 
+#: largest preset file read (presets are a few hundred bytes; /dev/zero must not fill the memory)
+MAX_PRESET_BYTES = 1 << 20
+
+
 class PresetError(ValueError):
     """A preset is unreadable or invalid (one readable sentence)."""
 
@@ -89,17 +93,29 @@ def loads(text: str, where: str = "preset") -> Preset:
         d = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PresetError(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise PresetError(f"{where}: not a preset (JSON nested too deeply)") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300 by default)
+        raise PresetError(f"{where}: not a preset (a number in it has too many digits)") from None
     return _validate(d, where)
 
 
 def load(path: str | os.PathLike) -> Preset:
     """Read and validate a preset file."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise PresetError(f"{path}: is a directory, not a preset file")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read(MAX_PRESET_BYTES + 1)
     except OSError as exc:
         raise PresetError(f"{path}: cannot read preset ({exc.strerror or exc})") from None
+    if len(data) > MAX_PRESET_BYTES:
+        raise PresetError(f"{path}: not a preset (larger than {MAX_PRESET_BYTES // 2**20} MiB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"{path}: not a preset (not UTF-8 text: byte {exc.start})") from None
     return loads(text, path)
 
 

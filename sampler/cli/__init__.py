@@ -5,14 +5,17 @@
     mdhmc targets [--json]
     mdhmc run [--target NAME|FILE.py] [--stage STAGE] [--preset NAME|FILE.json] [--SETTING VALUE ...]
               [--out FILE.npz|FILE.nc] [--json]
-    mdhmc serve [--port N] [--no-show] [--target FILE.py ...]
+    mdhmc serve [--port N] [--address HOST] [--no-show] [--target FILE.py ...]
 
 ``mdhmc run`` has one flag per setting of `mdhmc.sampler.settings.SPEC`, spelled like the
 setting's preset key (``--step_size``; also ``--step-size`` and older names such as ``--gain``):
 see `parser`. Settings come from three layers, later ones winning: `Settings` defaults <
 ``--preset`` < flags given on the command line. Bad input (unknown target, broken target file,
-a value out of range, an unreadable preset, an unwritable output path, ...) exits with status 2
-and one line ``mdhmc: error: ...`` on stderr; Ctrl-C exits with 130.
+a value out of range, an unreadable preset, an unwritable output path, a run too big for this
+machine's memory, a log density that raises ...) exits with status 2 and one line
+``mdhmc: error: ...`` on stderr (``--debug`` adds the traceback of a raising log density);
+Ctrl-C exits with 130 within about a second. A run stopped by either saves what it recorded to
+``--out``, marked partial (see `run`).
 
 ``mdhmc serve`` runs ``python -m panel serve`` on the installed ``mdhmc/dashboard/app.py`` (or
 the app file named in ``MDHMC_DASHBOARD_APP``); extra target files are loaded once here, so
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CLIError("a command is required: targets, run or serve (see 'mdhmc --help')")
         return {"targets": cmd_targets, "run": cmd_run, "serve": cmd_serve}[args.command](args)
     except CLIError as exc:
-        print(f"mdhmc: error: {exc}", file=sys.stderr)
+        print(f"mdhmc: {exc.kind}: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("mdhmc: interrupted", file=sys.stderr)

@@ -6,9 +6,10 @@ from __future__ import annotations
 class CLIError(Exception):
     """Bad input or an unusable environment: one line on stderr and exit ``status``."""
 
-    def __init__(self, message: str, status: int = 2):
+    def __init__(self, message: str, status: int = 2, kind: str = "error"):
         super().__init__(" ".join(str(message).split()))  # always one line
         self.status = status
+        self.kind = kind  # the word after "mdhmc: " ("error", or "interrupted" for Ctrl-C)
 
 
 def one_line(exc: BaseException) -> str:

@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"checked here, then passed to the app in ${TARGET_FILES_ENV}.",
     )
     s.add_argument("--port", type=_typed(parse_int), default=5006, metavar="N", help="port to listen on (default 5006)")
+    s.add_argument("--address", default="localhost", metavar="HOST",
+                   help="address to listen on (default localhost: this machine only); e.g. 0.0.0.0 opens the "
+                   "dashboard to the network (anyone who can reach the port can use it)")
     s.add_argument("--no-show", action="store_true", help="do not open a browser")
     s.add_argument("--target", action="extend", nargs="+", default=[], metavar="FILE.py",
                    help="extra target file(s) to offer in the dashboard's target list")
@@ -251,7 +254,8 @@ def _add_run(sub) -> None:
     r = sub.add_parser(
         "run", help="run a stage or the whole pipeline and report", formatter_class=_HelpFormatter,
         usage="mdhmc run [--target NAME|FILE.py] [--preset NAME|FILE.json] [--stage STAGE] [--SETTING VALUE ...]\n"
-              "                 [--threads N] [--out FILE.npz|FILE.nc] [--json] [--quiet] [--dry-run]",
+              "                 [--threads N] [--out FILE.npz|FILE.nc] [--keep N] [--json] [--quiet] [--dry-run]\n"
+              "                 [--debug]",
         description="Run a stage (or the pipeline: diffusion -> trim -> tempering) headless and report "
         "accuracy and cost. Precedence: built-in defaults < --preset < flags on the command line. "
         "Each setting flag is spelled like its key in a preset file; dashes may replace underscores "
@@ -281,8 +285,13 @@ def _add_run(sub) -> None:
     o.add_argument("--json", action="store_true",
                    help="print the report as one JSON object (last line of stdout); no progress bar")
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes on stderr")
+    o.add_argument("--keep", type=_typed(parse_int), metavar="N",
+                   help="keep only the last N recorded sweeps (default: all; a run whose draws would not fit "
+                   "in memory is refused up front and names the N that fits)")
     o.add_argument("--dry-run", action="store_true",
                    help="check everything, print the resolved run as preset JSON and exit without sampling")
+    o.add_argument("--debug", action="store_true",
+                   help="on a log density that raises, print its traceback too")
 
 
 def setting_changes(args) -> dict:

@@ -29,6 +29,7 @@ class Progress:
         self.t0 = time.perf_counter()
         self.t_first = None  # time and steps after the first sweep (compilation excluded from rates)
         self.steps_first = 0
+        self.loaded = False  # the kernels are compiled or loaded: a first block of walkers ran
         self.shown = False
         self._last_log = 0.0
         self._stop = threading.Event()
@@ -37,6 +38,9 @@ class Progress:
     def start(self):
         self._thread.start()
         return self
+
+    def kernels_loaded(self):
+        self.loaded = True
 
     def update(self, done: int, steps: int):
         self.done, self.steps = done, steps
@@ -47,7 +51,9 @@ class Progress:
         now = time.perf_counter()
         k, n = self.done, self.total
         if k == 0:
-            return f"sweep 0/{n}  starting (numba compiles the kernels on first use)..."
+            if self.loaded:
+                return f"sweep 0/{n}  first sweep running, elapsed {_fmt_duration(now - self.t0)}"
+            return f"sweep 0/{n}  starting (numba compiles or loads the kernels)..."
         frac = k / n if n else 1.0
         width = 24
         bar = "#" * int(round(frac * width))

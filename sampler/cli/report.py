@@ -93,6 +93,14 @@ def _fmt_vec(vals, labels=None, max_dims=10) -> str:
     return f"min {_fmt(min(finite))}  max {_fmt(max(finite))}  ({len(vals)} dims)"
 
 
+def _nonfinite(rep: dict) -> str:
+    """Float faults (NaN, +inf) of the log density or its gradient, which the kernels turn into
+    rejected Metropolis proposals and abandoned diffusion trajectories (HMC: `divergences`)."""
+    parts = [(rep.get("nonfinite", 0), "rejected proposal"), (rep.get("abandoned", 0), "abandoned trajectory")]
+    shown = [f"{n:,} {what}{'s' if n != 1 else ''}" for n, what in parts if n]
+    return ", ".join(shown) if shown else "none"
+
+
 def format_report(rep: dict) -> str:
     """The report as an aligned two-column table (long vectors summarised by min and max)."""
     rows = [
@@ -108,7 +116,7 @@ def format_report(rep: dict) -> str:
         ("swap acceptance", _fmt(rep["swap_acceptance"])),
         ("triggers", _fmt(rep["triggers"])),
         ("divergences", _fmt(rep["divergences"])),
-        ("abandoned", _fmt(rep["abandoned"])),
+        ("non-finite", _nonfinite(rep)),
         ("mean", _fmt_vec(rep["mean"])),
         ("sd", _fmt_vec(rep["sd"])),
     ]
@@ -120,7 +128,9 @@ def format_report(rep: dict) -> str:
         rows.append(("mass fractions", _fmt_vec(rep["mass_fractions"], labels)))
         if "exact_mass_fractions" in rep:
             rows.append(("exact fractions", _fmt_vec(rep["exact_mass_fractions"], labels)))
+    if rep.get("kept_sweeps") is not None and rep["kept_sweeps"] < rep.get("recorded_sweeps", 0):
+        rows.insert(4, ("kept", f"the last {rep['kept_sweeps']:,} of {rep['recorded_sweeps']:,} recorded sweeps (--keep)"))
     if rep.get("out"):
-        rows.append(("saved", rep["out"]))
+        rows.append(("saved", rep["out"] + (" (partial)" if rep.get("partial") else "")))
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(w)}  {v}" for k, v in rows)

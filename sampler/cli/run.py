@@ -11,6 +11,7 @@ from .. import io
 from ..presets import PresetError, builtin, dumps
 from ..settings import STAGES, Settings, SettingsError
 from .errors import CLIError, one_line
+from .interrupts import Interrupts
 from .parser import TARGET_DIM_FLAGS, setting_changes, typed_flag
 from .progress import Progress
 from .report import build_report, format_report, json_dumps
@@ -124,11 +125,83 @@ def _check_target(t, stage, settings) -> None:
         raise CLIError(f"mass has {len(settings.mass)} entries but target {t.name!r} has dim {t.dim}")
 
 
+def _check_keep(args) -> int | None:
+    if args.keep is not None and args.keep < 1:
+        raise CLIError(f"argument --keep: must be >= 1, got {args.keep}")
+    return args.keep
+
+
+def _make_sampler(t, settings, stage, keep_sweeps):
+    """The `Sampler` (it evaluates the starting points): what a dry run checks too."""
+    from ..pipeline import DensityError, Sampler
+
+    try:
+        return Sampler(t, settings, stage=stage, keep_sweeps=keep_sweeps)
+    except DensityError as exc:
+        raise CLIError(f"{exc} (at a starting point; nothing was sampled)") from None
+    except ValueError as exc:  # a SettingsError, or a log density that is NaN at every starting point
+        raise CLIError(one_line(exc)) from None
+
+
+def _sample(sampler, progress, stop):
+    """Run every sweep; returns None, or the exception that stopped the run early
+    (KeyboardInterrupt, `SweepStopped` on Ctrl-C, or `DensityError`)."""
+    from ..pipeline import DensityError, SweepStopped
+
+    n = sampler.total_sweeps()
+
+    def between_blocks():  # a block of walkers is done: the kernels are loaded
+        if progress is not None:
+            progress.kernels_loaded()
+        return stop.requested
+
+    try:
+        for k in range(n):
+            stop.check()
+            sampler.sweep(should_stop=between_blocks)
+            if progress is not None:
+                progress.update(k + 1, sampler.totals.get("steps", 0))
+    except (KeyboardInterrupt, SweepStopped, DensityError) as exc:
+        return exc
+    return None
+
+
+def _save(args, result, settings, t, stage, preset_text, report):
+    try:
+        io.save(args.out, result, settings=settings, target=t, stage=stage, preset=preset_text, report=report)
+    except KeyboardInterrupt:
+        raise CLIError(f"--out {args.out!r}: not written (interrupted while saving)", status=130,
+                       kind="interrupted") from None
+    except Exception as exc:  # noqa: BLE001 -- a full disk reaches us as OSError, RuntimeError, ...
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        raise CLIError(f"--out {args.out!r}: could not write ({detail})", status=1) from None
+
+
+def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
+    """The one line for a run stopped early, with what became of its draws."""
+    from ..pipeline import DensityError
+
+    done = f"after {sampler.sweep_count:,} of {sampler.total_sweeps():,} sweeps; {saved}"
+    if not isinstance(stopped, DensityError):  # Ctrl-C
+        return CLIError(done, status=130, kind="interrupted")
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(stopped.error), stopped.error, stopped.error.__traceback__, chain=False)
+    return CLIError(f"{stopped} {done}" + ("" if debug else " (--debug shows the traceback)"))
+
+
 def cmd_run(args) -> int:
-    from ..pipeline import Sampler
+    with Interrupts() as stop:
+        return _run(args, stop)
+
+
+def _run(args, stop) -> int:
+    from .budget import check_memory, cold_walkers, recorded_sweeps
 
     target_spec, target_dim, stage, settings, preset_path, notes = resolve_run(args)
     quiet = args.json or args.quiet
+    keep = _check_keep(args)
     if args.out is not None:
         try:
             io.check_path(args.out, _records_draws(stage, settings))
@@ -137,6 +210,15 @@ def cmd_run(args) -> int:
     threads = _set_threads(args.threads)
     t = _load_target(target_spec, target_dim, args)
     _check_target(t, stage, settings)
+    kept = check_memory(stage, settings, t.dim, keep)
+    if args.out is not None:
+        try:  # the draws it will save must fit on the disk too
+            io.check_space(args.out, kept * cold_walkers(stage, settings) * t.dim * 8)
+        except io.OutputError as exc:
+            raise CLIError(f"--out {one_line(exc)}") from None
+    stop.check()  # Ctrl-C while the target compiled
+    sampler = _make_sampler(t, settings, stage, max(1, kept))
+    stop.check()
     if not args.quiet:
         for note in notes:
             print(f"mdhmc: note: {note}", file=sys.stderr)
@@ -146,30 +228,27 @@ def cmd_run(args) -> int:
         print(json.dumps(json.loads(preset_text)) if args.json else preset_text)
         return 0
 
-    try:
-        sampler = Sampler(t, settings, stage=stage)
-    except ValueError as exc:  # a SettingsError, or a log density that is NaN at every starting point
-        raise CLIError(one_line(exc)) from None
-
     progress = None if quiet else Progress(sampler.total_sweeps()).start()
-
-    def on_sweep(k, n):
-        if progress is not None:
-            progress.update(k, sampler.totals.get("steps", 0))
-
     completed = False
     try:
-        result = sampler.run(progress=on_sweep)
-        completed = True
+        stopped = _sample(sampler, progress, stop)
+        completed = stopped is None
     finally:
         if progress is not None:
             progress.stop(completed)
+    result = sampler.result()
     report = build_report(t, sampler, stage, settings, result, threads, args.out)
+    report.update(partial=stopped is not None, recorded_sweeps=recorded_sweeps(stage, settings), kept_sweeps=kept)
+    result.update(partial=stopped is not None, sweeps_completed=sampler.sweep_count)
+    saved = "nothing saved"
     if args.out is not None:
-        try:
-            io.save(args.out, result, settings=settings, target=t, stage=stage, preset=preset_text, report=report)
-        except (OSError, io.OutputError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
-            raise CLIError(f"--out {args.out!r}: could not write ({detail})", status=1) from None
+        if stopped is None or len(result["draws"]):
+            _save(args, result, settings, t, stage, preset_text, report)
+            saved = f"{len(result['draws']):,} recorded sweeps saved to {args.out} (marked partial)"
+        else:
+            saved = f"nothing recorded yet, {args.out} not written"
+            report["out"] = None
+    if stopped is not None:
+        raise _stopped_error(stopped, sampler, saved, args.debug)
     print(json_dumps(report) if args.json else format_report(report))
     return 0

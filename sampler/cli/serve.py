@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import sys
@@ -12,16 +13,37 @@ from .parser import APP_ENV, TARGET_FILES_ENV
 __all__ = ["cmd_serve", "dashboard_app", "serve_command"]
 
 
-def _port_free(port: int) -> bool:
+#: addresses that listen on every interface of the machine
+ANY_ADDRESS = ("0.0.0.0", "::")
+
+
+def _port_free(address: str, port: int) -> bool:
+    """Whether ``address:port`` can be listened on (raises `CLIError` for an unknown address)."""
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    host = "" if address in ANY_ADDRESS else address
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CLIError(f"argument --address: {address!r} is not an address of this machine ({exc.strerror})") from None
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("", port))
-        except OSError:
+            s.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise CLIError(f"argument --address: {address!r} is not an address of this machine") from None
             return False
     return True
+
+
+def websocket_origins(address: str, port: int) -> list[str]:
+    """Browser origins the dashboard accepts: this machine by default; any host that reaches
+    the port when it listens on every interface (the lecturer opened it to the room)."""
+    if address in ANY_ADDRESS:
+        return [f"*:{port}"]
+    return sorted({f"localhost:{port}", f"{address}:{port}"})
 
 
 def _installed_app() -> str:
@@ -38,9 +60,12 @@ def dashboard_app() -> str:
     return os.path.abspath(os.environ.get(APP_ENV) or _installed_app())
 
 
-def serve_command(port: int, show: bool, app: str | None = None) -> list[str]:
-    """The ``panel serve`` command line that ``mdhmc serve`` executes."""
-    cmd = [sys.executable, "-m", "panel", "serve", "--port", str(port)]
+def serve_command(port: int, show: bool, app: str | None = None, address: str = "localhost") -> list[str]:
+    """The ``panel serve`` command line that ``mdhmc serve`` executes (listening on ``address``
+    only: Bokeh alone would listen on every interface)."""
+    cmd = [sys.executable, "-m", "panel", "serve", "--port", str(port), "--address", address]
+    for origin in websocket_origins(address, port):
+        cmd += ["--allow-websocket-origin", origin]
     if show:
         cmd.append("--show")
     cmd.append(app or dashboard_app())
@@ -62,12 +87,13 @@ def cmd_serve(args) -> int:
     app = dashboard_app()
     if not os.path.isfile(app):
         raise CLIError(f"the dashboard app {app} is missing (is mdhmc completely installed?)", status=1)
-    if not _port_free(args.port):
+    address = args.address.strip() or "localhost"
+    if not _port_free(address, args.port):
         raise CLIError(f"argument --port: port {args.port} is already in use")
     env = dict(os.environ)
     if files:
         env[TARGET_FILES_ENV] = os.pathsep.join(files)
-    cmd = serve_command(args.port, not args.no_show, app)
+    cmd = serve_command(args.port, not args.no_show, app, address)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, cmd, env)
