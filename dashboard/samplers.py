@@ -10,6 +10,7 @@ Only the sampler's public API is used (``Sampler(...)``, ``update``, ``reset``,
 from __future__ import annotations
 
 from mdhmc.sampler import Sampler
+from mdhmc.sampler.faults import DensityError
 from mdhmc.sampler.settings import SettingsError
 
 from . import catalog
@@ -38,7 +39,8 @@ def error_text(exc: BaseException, doing: str) -> str:
     """One line: what was being done, and why it failed."""
     root = _root_cause(exc)
     msg = str(root).strip().splitlines()[0] if str(root).strip() else ""
-    if isinstance(root, SettingsError) or type(root).__name__ in ("TargetError", "PresetError"):
+    # these already say what failed (DensityError: "log_density in f.py raised ... at x = [...]")
+    if isinstance(root, (SettingsError, DensityError)) or type(root).__name__ in ("TargetError", "PresetError"):
         return f"{doing}: {msg}"
     return f"{doing}: {type(root).__name__}{': ' + msg if msg else ''}"
 
