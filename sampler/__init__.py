@@ -15,11 +15,26 @@ Layers, bottom up:
 - `Sampler` (`sampler.pipeline`): the live driver the CLI and the dashboard use.
 """
 
-from .ensemble import EnsembleState, init
-from .pipeline import Sampler
-from .settings import STAGES, Settings, SettingsError
+import importlib
 
-from . import adaptation, diffusion, hamiltonian, hmc, metropolis, moves, tempering, trim  # noqa: E402
+from .settings import STAGES, Settings, SettingsError
 
 __all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "adaptation", "diffusion",
            "hamiltonian", "hmc", "metropolis", "moves", "tempering", "trim"]
+
+# The kernels compile (or load from numba's cache) when their modules are imported: import them
+# on first use, so that `mdhmc --help`, `mdhmc targets` and a Ctrl-C at start-up stay instant.
+_LAZY = {"EnsembleState": "ensemble", "init": "ensemble", "Sampler": "pipeline"}
+_MODULES = {"adaptation", "diffusion", "hamiltonian", "hmc", "metropolis", "moves", "tempering", "trim"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
