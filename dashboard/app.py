@@ -48,7 +48,8 @@ log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
 #: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
-MAX_SESSIONS = int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))
+MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
+    if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
 ONLOAD_GRACE_S = float(os.environ.get("MDHMC_ONLOAD_GRACE_S", "20"))  # see App._tick
 TITLE = "mdhmc · momentum-diffusion HMC, live"
 HEADER_COLOR = "#27364a"

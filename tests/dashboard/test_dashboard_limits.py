@@ -155,3 +155,16 @@ def test_the_page_over_the_session_cap_says_the_server_is_full(browser, capped_s
     finally:
         ctx.close()
         first.close()
+
+
+def test_serve_max_sessions_reaches_the_app(monkeypatch, capsys):
+    from mdhmc.sampler import cli
+    from mdhmc.sampler.cli import serve
+
+    seen = {}
+    monkeypatch.setattr(serve.os, "execve", lambda exe, cmd, env: seen.update(env=env))
+    monkeypatch.setattr(serve, "_port_free", lambda address, port: True)
+    assert cli.main(["serve", "--no-show", "--max-sessions", "3"]) == 0
+    assert seen["env"]["MDHMC_MAX_SESSIONS"] == "3"
+    assert cli.main(["serve", "--no-show", "--max-sessions", "0"]) != 0
+    assert "--max-sessions: must be at least 1" in capsys.readouterr().err
