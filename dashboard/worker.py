@@ -7,7 +7,9 @@ Threads and ownership:
   never touches a sampler;
 - the worker thread applies requests between sweeps (settings through ``Sampler.update``,
   which takes effect on the next sweep without a reset; walkers, seed and target reset),
-  runs ``sweeps_per_frame`` sweeps, reads the sampler into a `frames.Frame` and puts it in
+  runs ``sweeps_per_frame`` sweeps -- each left unfinished between two blocks of walkers
+  when a request waits, Pause is pressed or the page goes (``Sampler.sweep(should_stop)``:
+  nothing of an unfinished sweep is counted) -- reads the sampler into a `frames.Frame` and puts it in
   a one-slot mailbox where the newest wins (an unread frame is replaced, never queued).
   It holds ``lock`` while it touches the samplers;
 - the consumer (the app's periodic callback, or a test) calls `Worker.take_frame`. Until a
