@@ -15,6 +15,7 @@ inside ``pn.io.hold()``. When the session closes its worker thread is stopped.
 
 from __future__ import annotations
 
+import gc
 import html
 import logging
 import os
@@ -39,13 +40,16 @@ from mdhmc.dashboard.messages import Messages  # noqa: E402
 from mdhmc.dashboard.qq import QQPlots  # noqa: E402
 from mdhmc.dashboard.strip import StatisticsStrip  # noqa: E402
 from mdhmc.dashboard.temperatures import Temperatures  # noqa: E402
-from mdhmc.dashboard.worker import Worker, live_workers, workers_in_memory  # noqa: E402
+from mdhmc.dashboard.worker import Worker, live_workers, open_workers, workers_in_memory  # noqa: E402
 
-__all__ = ["App", "FRAME_MS", "TITLE"]
+__all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page"]
 
 log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
+#: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
+MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
+    if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
 ONLOAD_GRACE_S = float(os.environ.get("MDHMC_ONLOAD_GRACE_S", "20"))  # see App._tick
 TITLE = "mdhmc · momentum-diffusion HMC, live"
 HEADER_COLOR = "#27364a"
@@ -54,6 +58,55 @@ HEADER_CSS = """
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 """
 SIDEBAR_STYLES = {"background": "#ffffff", "border": "1px solid #e3e8ef", "border-radius": "6px"}
+
+
+def quiet_closed_sockets() -> None:
+    """Drop the event loop's "Task exception was never retrieved ... WebSocketClosedError"
+    reports (idempotent; on the server's loop). Panel writes a frame's messages to the socket
+    as tornado futures and awaits them later; when the page closes between the two, the
+    writes fail on a closed socket and nobody retrieves the error (holoviz/panel#3113): a
+    closed page, not a fault, so no traceback. Any other unretrieved exception is reported
+    as before."""
+    import asyncio
+
+    from tornado.iostream import StreamClosedError
+    from tornado.ioloop import IOLoop
+    from tornado.websocket import WebSocketClosedError
+
+    loop = IOLoop.current().asyncio_loop
+    if getattr(loop, "_mdhmc_quiet", False):
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict):
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._mdhmc_quiet = True
+
+
+def server_full(limit: int | None = None) -> bool:
+    """Whether the server already runs its cap of sessions (each open session holds a worker)."""
+    limit = MAX_SESSIONS if limit is None else limit
+    if open_workers() < limit:
+        return False
+    gc.collect()  # a worker never closed (the --warm run's) counts until it is collected
+    return open_workers() >= limit
+
+
+def full_page():
+    """What the page over the cap shows instead of a session: no worker, no samplers."""
+    n = open_workers()
+    log.warning("mdhmc: server full (%d sessions open, limit %d): a page was turned away", n, MAX_SESSIONS)
+    text = (f"<h2>{html.escape(TITLE)}</h2><p class='mdhmc-server-full'>This server is full: it runs at most "
+            f"{MAX_SESSIONS} sessions at once and {n} are open. Close another tab of the dashboard, or reload "
+            "this page in a minute.</p>")
+    return pn.pane.HTML(text, margin=20, disable_math=True)
 
 
 class App(pn.viewable.Viewer):
@@ -201,9 +254,12 @@ class App(pn.viewable.Viewer):
         return self.worker.close(timeout=2.0)
 
     def _destroyed(self, session_context):
+        t0 = time.perf_counter()
         stopped = self.close()
-        msg = (f"mdhmc: session {self.worker.id} closed; worker {'stopped' if stopped else 'still finishing a sweep'} "
-               f"({len(live_workers())} live, {workers_in_memory() - 1} other sessions in memory)")
+        msg = (f"mdhmc: session {self.worker.id} closed; worker "
+               f"{'stopped' if stopped else 'still finishing a block of walkers'} in {time.perf_counter() - t0:.2f} s "
+               f"({len(live_workers())} live, {open_workers()} open, {workers_in_memory() - 1} other sessions "
+               "in memory)")
         log.info(msg)
         print(msg, flush=True)
 
@@ -241,6 +297,9 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
     # `panel serve dashboard/app.py` runs this file as a fresh script per session and clears
     # its globals when the session ends; the session's callbacks must outlive that, so they
     # come from the imported (persistent) module.
-    from mdhmc.dashboard.app import TITLE as _TITLE, App as _App
+    from mdhmc.dashboard.app import TITLE as _TITLE, App as _App, full_page as _full_page, server_full as _full
 
-    _App().servable(title=_TITLE)
+    from mdhmc.dashboard.app import quiet_closed_sockets as _quiet
+
+    _quiet()
+    (_full_page() if _full() else _App()).servable(title=_TITLE)

@@ -25,7 +25,7 @@ from mdhmc.sampler import Settings
 from mdhmc.sampler import presets as presets_mod
 from mdhmc.sampler.settings import ALIASES, GROUPS, LIVE_DEFAULTS, SPEC, canonical_name
 
-from . import catalog
+from . import budget, catalog
 
 __all__ = ["Controls", "STAGE_CHOICES", "SETTING_NAMES", "WIDGET_SETTINGS", "MISSION", "URL_KEYS",
            "LIVE_SWEEPS", "tidy", "legacy_query"]
@@ -126,6 +126,9 @@ class Controls(param.Parameterized):
         self._fix_coords(force=not {"xcoord", "ycoord"} & set(params))
         self.param.watch(self._target_changed, ["target", "target_dim", "xcoord", "ycoord"])
         self.param.watch(self._stage_changed, ["stage"])
+        self._check_budget(set(params))
+        self.param.watch(lambda *events: self._check_budget({e.name for e in events}),
+                         ["walkers", *budget.LENGTH_SETTINGS, "target", "target_dim"])
 
     # ------------------------------------------------------------------ consistency
     def target_object(self):
@@ -174,10 +177,26 @@ class Controls(param.Parameterized):
                 return False
         return True
 
+    def _dim(self) -> int:
+        t = self.target_object()
+        return t.dim if t is not None else max(1, self.target_dim)
+
+    def _check_budget(self, changed: set) -> bool:
+        """Clip walkers and trajectory lengths to the session's budget (`dashboard.budget`),
+        naming what was clipped in ``notice``; True if nothing needed clipping."""
+        updates, notes = budget.clip({n: getattr(self, n) for n in ("walkers", *budget.LENGTH_SETTINGS)},
+                                     self._dim(), changed)
+        if updates:
+            self.param.update(**updates)
+            self.notice = "; ".join(notes)
+        return not updates
+
     # ------------------------------------------------------------------ settings
     def settings(self) -> Settings:
-        """The `Settings` the controls describe, for a live run (which never finishes)."""
+        """The `Settings` the controls describe, for a live run (which never finishes), within
+        the session's budget (a value read between a change and its clipping is clipped here)."""
         d = {n: tidy(getattr(self, n)) for n in SETTING_NAMES}
+        d.update(budget.clip(d, self._dim())[0])
         d["sweeps"] = max(LIVE_SWEEPS, int(d["warmup"]))
         return Settings.from_dict(d)
 

@@ -10,6 +10,7 @@ Only the sampler's public API is used (``Sampler(...)``, ``update``, ``reset``,
 from __future__ import annotations
 
 from mdhmc.sampler import Sampler
+from mdhmc.sampler.pipeline import SweepStopped
 from mdhmc.sampler.faults import DensityError
 from mdhmc.sampler.settings import SettingsError
 
@@ -138,9 +139,10 @@ class Samplers:
             self._report(error_text(exc, f"cannot switch to {stage}"), False)
         return False
 
-    def sweep(self, record) -> bool:
+    def sweep(self, record, should_stop=None) -> bool:
         """One sweep of every sampler, the main one's record to ``record(sampler, rec)``;
-        False after an error (worker thread)."""
+        False after an error, or when ``should_stop()`` left the sweep unfinished (asked between
+        blocks of walkers: the finished blocks have moved, nothing is counted; worker thread)."""
         for s in self.all():
             try:
                 key = catalog.kernel_key(self.target, s.phase)
@@ -151,8 +153,11 @@ class Samplers:
                         LONG_SWEEP_WORK:
                     self.status = f"running a diffusion sweep of {s.settings.walkers:,} walkers × {s.settings.steps:,} steps"
                     self._announce()
-                rec = s.sweep()
+                rec = s.sweep(should_stop=should_stop)
                 catalog.mark_warm(key)
+            except SweepStopped:
+                self.status = "running"
+                return False
             except Exception as exc:
                 self._report(error_text(exc, f"the sampler stopped ({s.phase} sweep)"), True)
                 self.status = "paused after an error"

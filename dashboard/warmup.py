@@ -82,7 +82,7 @@ def _warm(names):
             log.info("mdhmc: kernels ready for %s (%.1f s)", name, dt)
         except Exception as exc:  # a user's file may fail here: the app reports it on use
             _failed[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("mdhmc: warming %s failed: %s", name, _failed[name], exc_info=True)
+            log.warning("mdhmc: warming %s failed: %s", name, _failed[name].splitlines()[0] if _failed[name] else "")
 
 
 def _libraries():

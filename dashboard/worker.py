@@ -7,7 +7,9 @@ Threads and ownership:
   never touches a sampler;
 - the worker thread applies requests between sweeps (settings through ``Sampler.update``,
   which takes effect on the next sweep without a reset; walkers, seed and target reset),
-  runs ``sweeps_per_frame`` sweeps, reads the sampler into a `frames.Frame` and puts it in
+  runs ``sweeps_per_frame`` sweeps -- each left unfinished between two blocks of walkers
+  when a request waits, Pause is pressed or the page goes (``Sampler.sweep(should_stop)``:
+  nothing of an unfinished sweep is counted) -- reads the sampler into a `frames.Frame` and puts it in
   a one-slot mailbox where the newest wins (an unread frame is replaced, never queued).
   It holds ``lock`` while it touches the samplers;
 - the consumer (the app's periodic callback, or a test) calls `Worker.take_frame`. Until a
@@ -24,6 +26,7 @@ worker pauses, everything else goes on. Tests drive it without a thread (`Worker
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 import weakref
@@ -35,7 +38,9 @@ from .controls import SETTING_NAMES, Controls
 from .frames import Frame
 from .samplers import Samplers, error_text
 
-__all__ = ["Worker", "live_workers", "workers_in_memory"]
+__all__ = ["Worker", "live_workers", "open_workers", "workers_in_memory"]
+
+log = logging.getLogger("mdhmc.dashboard")
 
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
 _BUILD_KEYS = {"target", "target_dim"}
@@ -48,6 +53,11 @@ _ids = itertools.count(1)
 def live_workers() -> list["Worker"]:
     """Workers whose thread is running (for tests and the server's log)."""
     return [w for w in list(_live) if w.running]
+
+
+def open_workers() -> int:
+    """Workers not yet closed, running or not (one per session: the session cap counts them)."""
+    return len(list(_live))
 
 
 def workers_in_memory() -> int:
@@ -236,6 +246,8 @@ class Worker:
             except Exception as exc:  # never let the worker die
                 self._set_error(error_text(exc, "internal error"))
                 time.sleep(0.2)
+        with self.lock:  # a close that timed out waiting for a sweep still frees the memory
+            self.samplers.drop()
 
     def _take_requests(self) -> list[str]:
         """Pending requests, emptied (worker thread)."""
@@ -290,7 +302,7 @@ class Worker:
             if k and (self._requests_pending() or not self.controls.playing):
                 break
             with self.lock:
-                if not self.samplers.sweep(self._traces.add):
+                if not self.samplers.sweep(self._traces.add, self._should_stop if steps == 0 else self._closing):
                     break
             if k and time.perf_counter() - t0 > 0.5:  # stay interactive with slow sweeps
                 break
@@ -300,8 +312,21 @@ class Worker:
         if not self._requests_pending() and self._diag.due():
             self._update_stats()
 
+    def _closing(self) -> bool:
+        """The session is closing or its page went away: leave the sweep now (asked between
+        blocks of walkers, worker thread)."""
+        return self._stop.is_set() or self._suspended
+
+    def _should_stop(self) -> bool:
+        """Leave a playing sweep unfinished: closing, paused, or a change waits (a sweep of a
+        million walkers must not hold Pause, Reset or a new target for minutes)."""
+        return self._closing() or not self.controls.playing or self._requests_pending()
+
     def _set_error(self, text: str, pause: bool = True):
-        """Report a problem in the next frame; ``pause``: stop sweeping until Play (worker thread)."""
+        """Report a problem in the next frame; ``pause``: stop sweeping until Play (worker thread).
+        The server log gets it once, in one line."""
+        if text != self.error:
+            log.warning("mdhmc: session %d: %s", self.id, text)
         self.error = text
         self._error_seq += 1
         if pause:

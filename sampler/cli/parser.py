@@ -21,6 +21,7 @@ from .errors import CLIError
 __all__ = ["build_parser", "setting_flags", "setting_changes", "parse_value", "TARGET_FILES_ENV", "APP_ENV"]
 
 TARGET_FILES_ENV = "MDHMC_TARGET_FILES"
+MAX_SESSIONS_ENV = "MDHMC_MAX_SESSIONS"  # read by the dashboard app (its session cap)
 APP_ENV = "MDHMC_DASHBOARD_APP"  # serve another Panel app file instead (tests, custom dashboards)
 TARGET_DIM_FLAGS = ("--target_dim", "--target-dim")  # the preset's top-level key target_dim
 
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default localhost: this machine only); e.g. 0.0.0.0 opens the "
                    "dashboard to the network (anyone who can reach the port can use it)")
     s.add_argument("--no-show", action="store_true", help="do not open a browser")
+    s.add_argument("--max-sessions", type=_typed(parse_int), default=None, metavar="N",
+                   help=f"pages served at once; the next one is told the server is full (default "
+                   f"${MAX_SESSIONS_ENV} or 24)")
     s.add_argument("--target", action="extend", nargs="+", default=[], metavar="FILE.py",
                    help="extra target file(s) to offer in the dashboard's target list")
     return p

@@ -8,7 +8,7 @@ import os
 import sys
 
 from .errors import CLIError, one_line
-from .parser import APP_ENV, TARGET_FILES_ENV
+from .parser import APP_ENV, MAX_SESSIONS_ENV, TARGET_FILES_ENV
 
 __all__ = ["cmd_serve", "dashboard_app", "serve_command"]
 
@@ -84,6 +84,8 @@ def cmd_serve(args) -> int:
                 targets.load(f)
             except targets.TargetError as exc:
                 raise CLIError(one_line(exc)) from None
+    if args.max_sessions is not None and args.max_sessions < 1:
+        raise CLIError(f"argument --max-sessions: must be at least 1, got {args.max_sessions}")
     app = dashboard_app()
     if not os.path.isfile(app):
         raise CLIError(f"the dashboard app {app} is missing (is mdhmc completely installed?)", status=1)
@@ -93,6 +95,8 @@ def cmd_serve(args) -> int:
     env = dict(os.environ)
     if files:
         env[TARGET_FILES_ENV] = os.pathsep.join(files)
+    if args.max_sessions is not None:
+        env[MAX_SESSIONS_ENV] = str(args.max_sessions)
     cmd = serve_command(args.port, not args.no_show, app, address)
     sys.stdout.flush()
     sys.stderr.flush()
