@@ -40,7 +40,8 @@ from mdhmc.dashboard.messages import Messages  # noqa: E402
 from mdhmc.dashboard.qq import QQPlots  # noqa: E402
 from mdhmc.dashboard.strip import StatisticsStrip  # noqa: E402
 from mdhmc.dashboard.temperatures import Temperatures  # noqa: E402
-from mdhmc.dashboard.worker import Worker, live_workers, open_workers, workers_in_memory  # noqa: E402
+from mdhmc.dashboard import registry  # noqa: E402
+from mdhmc.dashboard.worker import Worker  # noqa: E402
 
 __all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page"]
 
@@ -93,15 +94,15 @@ def quiet_closed_sockets() -> None:
 def server_full(limit: int | None = None) -> bool:
     """Whether the server already runs its cap of sessions (each open session holds a worker)."""
     limit = MAX_SESSIONS if limit is None else limit
-    if open_workers() < limit:
+    if registry.open_count() < limit:
         return False
     gc.collect()  # a worker never closed (the --warm run's) counts until it is collected
-    return open_workers() >= limit
+    return registry.open_count() >= limit
 
 
 def full_page():
     """What the page over the cap shows instead of a session: no worker, no samplers."""
-    n = open_workers()
+    n = registry.open_count()
     log.warning("mdhmc: server full (%d sessions open, limit %d): a page was turned away", n, MAX_SESSIONS)
     text = (f"<h2>{html.escape(TITLE)}</h2><p class='mdhmc-server-full'>This server is full: it runs at most "
             f"{MAX_SESSIONS} sessions at once and {n} are open. Close another tab of the dashboard, or reload "
@@ -219,7 +220,7 @@ class App(pn.viewable.Viewer):
         if self.worker.running or self._closed:
             return
         self.worker.start()
-        print(f"mdhmc: session {self.worker.id} opened ({len(live_workers())} live)", flush=True)
+        print(f"mdhmc: session {self.worker.id} opened ({len(registry.live())} live)", flush=True)
 
     def _tick(self):
         live = self._connected()
@@ -258,7 +259,7 @@ class App(pn.viewable.Viewer):
         stopped = self.close()
         msg = (f"mdhmc: session {self.worker.id} closed; worker "
                f"{'stopped' if stopped else 'still finishing a block of walkers'} in {time.perf_counter() - t0:.2f} s "
-               f"({len(live_workers())} live, {open_workers()} open, {workers_in_memory() - 1} other sessions "
+               f"({len(registry.live())} live, {registry.open_count()} open, {registry.in_memory() - 1} other sessions "
                "in memory)")
         log.info(msg)
         print(msg, flush=True)

@@ -25,52 +25,30 @@ worker pauses, everything else goes on. Tests drive it without a thread (`Worker
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
-import weakref
 
 from mdhmc.sampler import Sampler
 
-from . import readout
+from . import readout, registry
 from .controls import SETTING_NAMES, Controls
 from .frames import Frame
 from .samplers import Samplers, error_text
 
-__all__ = ["Worker", "live_workers", "open_workers", "workers_in_memory"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("mdhmc.dashboard")
 
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
 _BUILD_KEYS = {"target", "target_dim"}
 
-_live: "weakref.WeakSet[Worker]" = weakref.WeakSet()
-_all: "weakref.WeakSet[Worker]" = weakref.WeakSet()
-_ids = itertools.count(1)
-
-
-def live_workers() -> list["Worker"]:
-    """Workers whose thread is running (for tests and the server's log)."""
-    return [w for w in list(_live) if w.running]
-
-
-def open_workers() -> int:
-    """Workers not yet closed, running or not (one per session: the session cap counts them)."""
-    return len(list(_live))
-
-
-def workers_in_memory() -> int:
-    """Worker objects not yet garbage-collected (closed ones should go: a leak check)."""
-    return len(_all)
-
-
 class Worker:
     """Samplers of one session, the thread that sweeps them, and the newest frame."""
 
     def __init__(self, controls: Controls, max_lag_s: float = 0.25):
         self.controls = controls
-        self.id = next(_ids)
+        self.id = registry.next_id()
         self.lock = threading.RLock()  # guards the samplers
         self.max_lag_s = float(max_lag_s)
         self.samplers = Samplers(report=self._set_error, announce=self._publish)
@@ -99,8 +77,7 @@ class Worker:
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
                                                                  "sweeps_per_frame", *SETTING_NAMES]),
                           controls.param.watch(self._on_playing, ["playing"])]
-        _live.add(self)
-        _all.add(self)
+        registry.add(self)
 
     # ================================================================ server-thread side
     def _request(self, kind: str):
@@ -191,7 +168,7 @@ class Worker:
                 self.samplers.drop()
             with self._slot_lock:
                 self._slot = None
-        _live.discard(self)
+        registry.closed(self)
         return stopped
 
     @property

@@ -17,7 +17,8 @@ from mdhmc.dashboard.controls import MISSION, STAGE_CHOICES, URL_KEYS, WIDGET_SE
 from mdhmc.dashboard.figures import fmt
 from mdhmc.dashboard.frames import Frame
 from mdhmc.dashboard.strip import strip_html
-from mdhmc.dashboard.worker import Worker, live_workers
+from mdhmc.dashboard import registry
+from mdhmc.dashboard.worker import Worker
 from mdhmc.sampler import Sampler, Settings
 from mdhmc.sampler import presets as presets_mod
 from mdhmc.sampler.settings import BY_NAME, LIVE_DEFAULTS, SPEC
@@ -173,7 +174,7 @@ def test_worker_thread_streams_applies_changes_and_stops():
     w = small(stage="metropolis", max_lag_s=0.05).start()
     c = w.controls
     try:
-        assert w.running and w in live_workers()
+        assert w.running and w in registry.live()
         assert w.wait_for(lambda f: f.sweep >= 3, timeout=60) is not None
         c.step_size = 0.02
         assert w.wait_for(lambda f: f.applied is not None and f.applied.step_size == 0.02, timeout=10) is not None
@@ -196,7 +197,7 @@ def test_worker_thread_streams_applies_changes_and_stops():
         thread = w.thread
     finally:
         assert w.close(timeout=10)
-    assert not thread.is_alive() and w not in live_workers()
+    assert not thread.is_alive() and w not in registry.live()
 
 
 def test_two_workers_do_not_share_state():
