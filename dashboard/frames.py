@@ -122,7 +122,8 @@ class Strip:
     swap_acceptance: float
     triggers: int
     divergences: int
-    abandoned: int
+    abandoned: int  # diffusion trajectories given up on a NaN/inf log density
+    nonfinite: int  # Metropolis proposals rejected for a NaN/+inf log density
     ejections: int
     trimmed: int
 

@@ -211,7 +211,7 @@ def _strip(s: Sampler) -> Strip:
         evals_per_s=evals / wall if wall > 0 else np.nan, sweeps_per_s=n_recent / wall if wall > 0 else np.nan,
         acceptance=float(np.mean(acc)) if acc else np.nan,
         swap_acceptance=sum(a for a, _ in sw) / sw_att if sw_att else np.nan,
-        **{k: int(tot.get(k, 0)) for k in ("triggers", "divergences", "abandoned", "ejections", "trimmed")})
+        **{k: int(tot.get(k, 0)) for k in ("triggers", "divergences", "abandoned", "nonfinite", "ejections", "trimmed")})
 
 
 def _heavy(s: Sampler, pool: np.ndarray, exact, i: int, j: int, part: str, prev: Heavy) -> Heavy:

@@ -41,6 +41,10 @@ def _row(s: Strip, h: Heavy, sweep: int) -> str:
         _cell("swap acc.", fmt(s.swap_acceptance, ".2f")),
         _cell("triggers", f"{s.triggers:,}"),
         _cell("divergences", f"{s.divergences:,}", "mdhmc-bad" if s.divergences else ""),
+        # float faults of the density are rejections, not errors: counted, shown, never fatal
+        _cell("non-finite", f"{s.nonfinite + s.abandoned:,}", "mdhmc-nonfinite",
+              f"{s.nonfinite:,} proposals rejected and {s.abandoned:,} trajectories abandoned "
+              "because the log density was NaN or infinite there"),
         _cell("ESS (min)", fmt(h.ess, ",.0f"), "", "bulk ESS of the shown coordinates, walkers as chains (ArviZ)"),
         _cell("R-hat (max)", fmt(h.rhat, ".3f")),
         _cell("sliced W1", fmt(h.w1, ".3f"), "", "sliced 1-Wasserstein distance to exact draws"),

@@ -273,3 +273,43 @@ def test_presets_from_the_browser_cannot_load_files():
     with pytest.raises(presets_mod.PresetError):
         c.apply_preset('{"settings": {"step_size": -1}}')
     assert c.target == "scorpio"
+
+
+NAN_HALF_PLANE = '''
+import math
+dim = 2
+bounds = ((-3.0, 3.0), (-3.0, 3.0))
+def log_density(x):
+    if x[0] > 1.0:
+        return math.nan  # a float fault: a rejection, never an error
+    return -0.5 * (x[0] * x[0] + x[1] * x[1])
+'''
+
+
+def test_float_faults_show_in_the_strip_as_non_finite_counts(tmp_path, monkeypatch):
+    """A density that is NaN on a half-plane: proposals there are rejected and counted, the
+    session goes on, and the strip says how many (issue 15: faults shown in the dashboard)."""
+    f = tmp_path / "nan_half.py"
+    f.write_text(NAN_HALF_PLANE)
+    monkeypatch.setenv(catalog.ENV_VAR, str(f))
+    catalog.reload()
+    try:
+        w = small(target="nan_half", stage="metropolis", walkers=100, metropolis_scale=2.0)
+        try:
+            frame = None
+            for _ in range(40):  # no thread: each advance runs a frame; stats refresh every 0.5 s
+                w.advance(frames=1)
+                fr = w.take_frame()
+                if fr is not None and fr.stats is not None and fr.stats.a.strip.nonfinite > 0:
+                    frame = fr
+                    break
+                time.sleep(0.05)
+            assert frame is not None and not frame.error
+            html = strip_html(frame)
+            assert "non-finite" in html and f">{frame.stats.a.strip.nonfinite:,}<" in html
+            assert np.all(w.sampler.state.positions[:, 0] <= 1.0)  # never moved into the NaN region
+        finally:
+            w.close()
+    finally:
+        monkeypatch.delenv(catalog.ENV_VAR)
+        catalog.reload()
