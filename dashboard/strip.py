@@ -44,7 +44,7 @@ def _row(s: Strip, h: Heavy, sweep: int) -> str:
         # float faults of the density are rejections, not errors: counted, shown, never fatal
         _cell("non-finite", f"{s.nonfinite + s.abandoned:,}", "mdhmc-nonfinite",
               f"{s.nonfinite:,} proposals rejected and {s.abandoned:,} trajectories abandoned "
-              "because the log density was NaN or infinite there"),
+              "where the log density was not a finite number"),
         _cell("ESS (min)", fmt(h.ess, ",.0f"), "", "bulk ESS of the shown coordinates, walkers as chains (ArviZ)"),
         _cell("R-hat (max)", fmt(h.rhat, ".3f")),
         _cell("sliced W1", fmt(h.w1, ".3f"), "", "sliced 1-Wasserstein distance to exact draws"),
