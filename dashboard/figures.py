@@ -164,3 +164,32 @@ class Text:
             self._html = None
         self.object = html
         self.visible = True
+
+
+class StatsView(pn.viewable.Viewer):
+    """A statistics panel: reset when a frame brings a new layout (target, coordinates),
+    redrawn when it brings new statistics; each version is applied once."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._seen = (None, None)  # layout, stats versions
+
+    def apply(self, frame):
+        lay, st = frame.layout, frame.stats
+        if lay.version != self._seen[0]:
+            self._seen = (lay.version, None)
+            self.on_layout(lay)
+        self.on_frame(frame)
+        if st is not None and st.version != self._seen[1]:
+            self._seen = (lay.version, st.version)
+            self.on_stats(st, lay)
+
+    def on_layout(self, lay):
+        """A new target or pair of coordinates."""
+
+    def on_frame(self, frame):
+        """Every frame (cheap updates only)."""
+
+    def on_stats(self, st, lay):
+        """New statistics."""
+

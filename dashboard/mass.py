@@ -7,15 +7,15 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, Label, Legend, LegendItem, Range1d
 from bokeh.transform import dodge
 
-from .figures import COLD, HMC, TRUTH, make_figure
-from .frames import Frame, Layout, Stats
+from .figures import COLD, HMC, TRUTH, StatsView, make_figure
+from .frames import Layout, Stats
 
 __all__ = ["MassBalance"]
 
 BARS = (("truth", -0.27, TRUTH, "truth"), ("a", 0.0, COLD, "sampled (cold)"), ("b", 0.27, HMC, "exact HMC"))
 
 
-class MassBalance(pn.viewable.Viewer):
+class MassBalance(StatsView):
     """Bars per component: truth (grey), sampled (blue), exact HMC (orange, side by side)."""
 
     def __init__(self, **params):
@@ -42,22 +42,16 @@ class MassBalance(pn.viewable.Viewer):
         self.note = Label(x=10, y=10, x_units="screen", y_units="screen", text="", text_font_size="11px",
                           text_color="#666666")
         p.add_layout(self.note)
-        self._seen = (None, None)  # layout, stats versions
         self._pane = pn.pane.Bokeh(self.fig)
 
     def __panel__(self):
         return self._pane
 
-    def apply(self, frame: Frame):
-        lay, st = frame.layout, frame.stats
-        if lay.version != self._seen[0]:
-            self._seen = (lay.version, None)
-            self._set_layout(lay)
-        if st is not None and st.version != self._seen[1] and lay.is_mixture:
-            self._seen = (lay.version, st.version)
+    def on_stats(self, st: Stats, lay: Layout):
+        if lay.is_mixture:
             self._draw(st)
 
-    def _set_layout(self, lay: Layout):
+    def on_layout(self, lay: Layout):
         comps = list(lay.components) if lay.is_mixture else ["–"]
         w = lay.weights if lay.is_mixture else np.zeros(1)
         self.fig.x_range.factors = comps

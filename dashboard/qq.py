@@ -7,8 +7,8 @@ import numpy as np
 import panel as pn
 from bokeh.models import ColumnDataSource, Label, Range1d, Slope
 
-from .figures import COLD, HMC, empty, fmt, make_figure
-from .frames import Frame, Layout, Stats
+from .figures import COLD, HMC, StatsView, empty, fmt, make_figure
+from .frames import Layout, Stats
 
 __all__ = ["QQPlots"]
 
@@ -85,25 +85,21 @@ class _QQ:
                 lab.update(x=lo + 0.03 * (hi - lo), y=hi - 0.03 * (hi - lo))
 
 
-class QQPlots(pn.viewable.Viewer):
+class QQPlots(StatsView):
     """Q-Q of the horizontal and the vertical coordinate."""
 
     def __init__(self, **params):
         super().__init__(**params)
         self.x, self.y = _QQ("x"), _QQ("y")
-        self._seen = (None, None)  # layout, stats versions
         self._row = pn.Row(pn.pane.Bokeh(self.x.fig), pn.pane.Bokeh(self.y.fig), margin=0)
 
     def __panel__(self):
         return self._row
 
-    def apply(self, frame: Frame):
-        lay, st = frame.layout, frame.stats
-        if lay.version != self._seen[0]:
-            self._seen = (lay.version, None)
-            self.x.set_layout(lay, lay.labels[0])
-            self.y.set_layout(lay, lay.labels[1])
-        if st is not None and st.version != self._seen[1]:
-            self._seen = (lay.version, st.version)
-            self.x.draw(st, 0, lay.side_by_side)
-            self.y.draw(st, 1, lay.side_by_side)
+    def on_layout(self, lay: Layout):
+        self.x.set_layout(lay, lay.labels[0])
+        self.y.set_layout(lay, lay.labels[1])
+
+    def on_stats(self, st: Stats, lay: Layout):
+        self.x.draw(st, 0, lay.side_by_side)
+        self.y.draw(st, 1, lay.side_by_side)

@@ -101,7 +101,8 @@ class Samplers:
         try:
             settings = c.settings()
             if settings.rungs > 1 and settings.walkers < 2 * settings.rungs:
-                # Sampler.update would store the settings before its kernels refuse them
+                # refused here whatever the stage: a metropolis-stage sampler would accept them and
+                # fail only on a later switch to tempering
                 raise SettingsError(f"{settings.rungs} temperature rungs need at least {2 * settings.rungs} "
                                     f"walkers, got {settings.walkers}")
         except SettingsError as exc:

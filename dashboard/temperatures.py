@@ -8,7 +8,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, Label, Legend, LegendItem, LinearAxis, Range1d
 
 from . import texts
-from .figures import COLD, HOT, Text, empty, follow_range, make_figure, rung_palette
+from .figures import COLD, HOT, StatsView, Text, empty, follow_range, make_figure, rung_palette
 from .frames import Frame, Stats
 
 __all__ = ["Temperatures"]
@@ -16,7 +16,7 @@ __all__ = ["Temperatures"]
 SWAP_COLS = ("sweep", "acceptance", "ejections")
 
 
-class Temperatures(pn.viewable.Viewer):
+class Temperatures(StatsView):
     """Walkers per rung (bars) and the swap history (line: acceptance; dots: ejections)."""
 
     def __init__(self, **params):
@@ -49,23 +49,18 @@ class Temperatures(pn.viewable.Viewer):
         q.add_layout(self.note)
         self.naive = Text(texts.WARNING_NAIVE, kind="warning", visible=False, width=330, sizing_mode=None,
                           margin=(2, 5))
-        self._seen = (None, None)  # layout, stats versions
         self._column = pn.Column(self.naive.pane, pn.pane.Bokeh(self.bars), pn.pane.Bokeh(self.swaps_fig), margin=0)
 
     def __panel__(self):
         return self._column
 
-    def apply(self, frame: Frame):
-        lay, st = frame.layout, frame.stats
-        if lay.version != self._seen[0]:
-            self._seen = (lay.version, None)
-            self.swaps.data = empty(*SWAP_COLS)
-        self.naive.visible = frame.rungs.naive_swap and frame.rungs.tempered
-        if st is not None and st.version != self._seen[1]:
-            self._seen = (lay.version, st.version)
-            self._draw(st)
+    def on_layout(self, lay):
+        self.swaps.data = empty(*SWAP_COLS)
 
-    def _draw(self, st: Stats):
+    def on_frame(self, frame: Frame):
+        self.naive.visible = frame.rungs.naive_swap and frame.rungs.tempered
+
+    def on_stats(self, st: Stats, lay):
         temps, per = st.temperatures, st.per_rung
         labels = [f"T = {t:.3g}" for t in temps]
         if list(self.bars.x_range.factors) != labels:

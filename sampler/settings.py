@@ -194,8 +194,11 @@ def _validate(s: Setting, v):
     if s.kind == "floats":
         if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
             raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}")
+        items = list(v)
+        if any(isinstance(x, (bool, str, bytes)) for x in items):  # "12" is not [1.0, 2.0]
+            raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}")
         try:
-            m = tuple(float(x) for x in v if not isinstance(x, (bool, str, bytes)) or _bad(name, v))
+            m = tuple(float(x) for x in items)
         except (TypeError, ValueError):
             raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}") from None
         if not m or not all(math.isfinite(x) and x > 0 for x in m):
@@ -218,10 +221,6 @@ def _validate(s: Setting, v):
     if hi is not None and v > hi:
         raise SettingsError(f"{name} must be <= {hi}, got {v!r}")
     return v
-
-
-def _bad(name, v):
-    raise SettingsError(f"{name} must be a list of positive numbers, got {v!r}")
 
 
 class _SettingsMethods:
