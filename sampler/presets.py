@@ -36,7 +36,12 @@ VERSION = 1
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 #: how an infinite setting (``trigger``, ``trim_sds``: "never") is written, JSON having no infinity
 JSON_INF = 1e308
-_TOP_KEYS = {"format", "version", "name", "description", "target", "target_dim", "stage", "settings"}
+_TOP_KEYS = {"format", "version", "name", "description", "target", "target_dim", "stage", "base", "settings"}
+#: ``"base"``: what the preset's settings apply on top of. "defaults" (the default): the current
+#: settings; "thread": the same, with every algorithm choice put back to the 2017 thread's
+#: (`mdhmc.sampler.settings.THREAD_VALUES`), so a preset keeps meaning the thread's run
+#: whatever defaults later versions choose.
+BASES = ("defaults", "thread")
 
 
 #: largest preset file read (presets are a few hundred bytes; /dev/zero must not fill the memory)
@@ -54,6 +59,9 @@ class Preset(dict):
     """
 
     def apply(self, base: Settings | None = None) -> Settings:
+        base = base or Settings()
+        if self.get("base") == "thread":
+            base = base.as_thread()
         return Settings.from_dict(self["settings"], base)
 
 
@@ -77,6 +85,9 @@ def _validate(d, where: str) -> Preset:
     tdim = d.get("target_dim")
     if tdim is not None and (isinstance(tdim, bool) or not isinstance(tdim, int) or tdim < 1):
         raise PresetError(f"{where}: target_dim must be an integer >= 1, got {tdim!r}")
+    base = d.get("base", "defaults")
+    if base not in BASES:
+        raise PresetError(f"{where}: base must be one of {', '.join(BASES)}, got {base!r}")
     settings = d.get("settings", {})
     try:
         Settings.from_dict(settings)  # validates keys, types and ranges
@@ -84,7 +95,7 @@ def _validate(d, where: str) -> Preset:
         raise PresetError(f"{where}: {exc}") from None
     return Preset(
         name=d.get("name", ""), description=d.get("description", ""), target=target, target_dim=tdim,
-        stage=stage, settings=dict(settings),
+        stage=stage, base=base, settings=dict(settings),
     )
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Setting", "SPEC", "BY_NAME", "ALIASES", "GROUPS", "PHASES", "LIVE_DEFAULTS", "Settings",
+__all__ = ["Setting", "SPEC", "BY_NAME", "ALIASES", "GROUPS", "PHASES", "LIVE_DEFAULTS", "THREAD_VALUES", "Settings",
            "SettingsError", "STAGES", "canonical_name"]
 
 STAGES = ("diffusion", "metropolis", "tempering", "pipeline", "hmc")
@@ -47,6 +47,8 @@ class Setting:
     allowed and means "automatic" (shown as "auto"). ``phases``: where a change acts (an
     empty tuple: everywhere). ``resets``: a live change restarts the ensemble.
     ``widget``: offered as a dashboard control (else kept from presets / the CLI only).
+    ``thread``: the value that reproduces the 2017 thread's algorithm, where our default has moved
+    away from it (`THREAD_VALUES`; the ``thread`` preset and ``seed-scorpio`` are built on it).
     """
 
     name: str
@@ -66,6 +68,7 @@ class Setting:
     aliases: tuple = ()
     resets: bool = False
     widget: bool = True
+    thread: object = None  # None: the default already is the thread's value (see THREAD_VALUES)
 
     @property
     def flag(self) -> str:
@@ -165,6 +168,11 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SPEC}
 #: older names still accepted as preset keys, CLI flags and URL keys
 ALIASES: dict[str, str] = {a: s.name for s in SPEC for a in s.aliases}
 
+#: The settings whose defaults moved away from the 2017 thread's algorithm, at the thread's values.
+#: ``Settings.thread()`` (and presets with ``"base": "thread"``) apply them, so the thread's
+#: algorithm stays exactly reachable: same seed, same draws as before the defaults changed.
+THREAD_VALUES: dict[str, object] = {s.name: s.thread for s in SPEC if s.thread is not None}
+
 #: The dashboard's defaults where they differ from a headless run's, and why: a live page wants
 #: a dense cloud (more walkers), sweeps short enough to animate (fewer steps), and recording that
 #: starts within seconds (shorter warm-up). Everything else is the same.
@@ -238,6 +246,15 @@ class _SettingsMethods:
         if unknown:
             raise SettingsError(f"unknown setting {unknown[0]!r}")
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def thread(cls, **changes) -> "Settings":
+        """The 2017 thread's algorithm (`THREAD_VALUES` over the defaults), with ``changes``."""
+        return cls().replace(**{**THREAD_VALUES, **changes})
+
+    def as_thread(self) -> "Settings":
+        """These settings with every algorithm choice put back to the thread's (`THREAD_VALUES`)."""
+        return self.replace(**THREAD_VALUES)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -40,7 +40,9 @@ CASES = {
 
 def run_case(name, targets_mod, Sampler, Settings):
     target, dim, stage, changes = CASES[name]
-    s = Sampler(targets_mod.get(target, dim), Settings(**{**_SMALL, **changes}), stage=stage)
+    # the thread's algorithm choices (`Settings.thread`): the saved draws are the thread's, and
+    # must stay reachable whatever the defaults become
+    s = Sampler(targets_mod.get(target, dim), Settings.thread(**{**_SMALL, **changes}), stage=stage)
     res = s.run()
     return {"final": res["final"], "lp": s.state.log_density.copy(), "draws": res["draws"],
             "rng": s.state.rng.copy(), "positions": s.state.positions.copy()}
