@@ -74,6 +74,8 @@ class Sampler:
         Per-sweep records kept in `history` (a ring buffer).
     chunk_seconds : float
         Wall time aimed at per block of walkers (see below).
+    client : dask.distributed.Client, optional
+        Run the diffusion sweeps on this Dask cluster's workers (`sampler.distributed`).
 
     Responsiveness: a sweep runs its walkers in blocks (`sampler.chunks`; same draws as one
     block), each sized to take about ``chunk_seconds``. Between blocks a pending Ctrl-C is
@@ -103,8 +105,10 @@ class Sampler:
 
     def __init__(self, target, settings: Settings | None = None, stage: str = "pipeline",
                  positions: np.ndarray | None = None, tracked: int = 0, max_recorded_values: int = 20_000_000,
-                 history_size: int = 20_000, chunk_seconds: float = 0.2, keep_sweeps: int | None = None):
+                 history_size: int = 20_000, chunk_seconds: float = 0.2, keep_sweeps: int | None = None,
+                 client=None):
         self.target = target
+        self.client = client
         self.settings = settings or Settings()
         _check_stage(stage)
         self.stage = stage
@@ -126,7 +130,7 @@ class Sampler:
         if positions is not None and len(positions) != s.walkers:
             positions = None
         # build first: a refused setting leaves the sampler as it was
-        diffusion_move = DiffusionMove(self.target, s.mass, self.tracked)
+        diffusion_move = self._new_diffusion_move(s.mass)
         ladder = self._build_exact(s, self.stage)
         self.state: EnsembleState = init(self.target, s.walkers, s.seed, positions)
         self._diffusion_move = diffusion_move
@@ -137,6 +141,14 @@ class Sampler:
         self.wall_s = 0.0
         self.sweep_count = 0
         self._enter_stage(self.stage, ladder, keep_counters=False)
+
+    def _new_diffusion_move(self, mass) -> DiffusionMove:
+        move = DiffusionMove(self.target, mass, self.tracked)
+        if self.client is not None:  # trajectories run on the Dask workers
+            from .distributed import distribute
+
+            move = distribute(move, self.client, self.target, mass, self.tracked)
+        return move
 
     def _enter_stage(self, stage: str, ladder: _Ladder, keep_counters: bool = True):
         self.stage = stage
@@ -220,7 +232,7 @@ class Sampler:
                 self.settings = old
                 raise
             return True
-        diffusion_move = DiffusionMove(self.target, new.mass, self.tracked) if "mass" in changed else None
+        diffusion_move = self._new_diffusion_move(new.mass) if "mass" in changed else None
         ladder = self._build_exact(new, self.stage) if changed & _REBUILD_KEYS else None
         self.settings = new
         if diffusion_move is not None:
