@@ -26,6 +26,7 @@ complete sweep (``mdhmc run --out`` saves it, marked partial).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -37,7 +38,7 @@ import numpy as np
 from . import diffusion
 from .ensemble import EnsembleState
 
-__all__ = ["WalkerBlock", "DistributedDiffusion", "WorkersLost", "DaskSpecError", "connect", "distribute"]
+__all__ = ["WalkerBlock", "DistributedDiffusion", "WorkersLost", "DaskSpecError", "check_spec", "connect", "distribute"]
 
 
 class WorkersLost(RuntimeError):
@@ -156,7 +157,7 @@ class DistributedDiffusion:
             trk = self.tracked - lo if lo <= self.tracked < hi else -1
             futures.append(self.client.submit(WalkerBlock, self.recipe, self.mass, trk,
                                               workers[addr].get("nthreads", 1), actor=True, workers=[addr],
-                                              allow_other_workers=False, pure=False))
+                                              allow_other_workers=True, pure=False))
         self.actors = [f.result() for f in futures]
         self._synced = None
 
@@ -250,11 +251,11 @@ def distribute(move, client, target, mass=None, tracked: int = 0):
 
 
 # ---------------------------------------------------------------- the --dask option
-def connect(spec: str):
-    """A ``dask.distributed.Client`` for ``local:N`` (a LocalCluster of N worker processes on
-    this machine) or ``tcp://HOST:PORT`` (a running scheduler); `DaskSpecError` otherwise."""
+def check_spec(spec: str) -> tuple[str, object]:
+    """``("local", N)`` or ``("address", spec)`` for a ``--dask`` value, without connecting;
+    `DaskSpecError` (one line) for a bad value or when dask.distributed is not installed."""
     try:
-        from distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError:
         raise DaskSpecError("needs dask.distributed, which is not installed: pip install 'mdhmc[dask]'") from None
     spec = str(spec).strip()
@@ -266,11 +267,25 @@ def connect(spec: str):
             raise DaskSpecError(f"local:N needs a whole number of workers, got {spec!r}") from None
         if n < 1:
             raise DaskSpecError(f"local:N needs N >= 1 workers, got {n}")
-        threads = max(1, (os.cpu_count() or 1) // n)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=None)
-        return Client(cluster)
-    if "://" not in spec or not spec.split("://", 1)[1]:
+        return "local", n
+    scheme, _, rest = spec.partition("://")
+    host, _, port = rest.rpartition(":")
+    if not scheme or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise DaskSpecError(f"expected local:N or a scheduler address such as tcp://HOST:8786, got {spec!r}")
+    return "address", spec
+
+
+def connect(spec: str):
+    """A ``dask.distributed.Client`` for ``local:N`` (a LocalCluster of N worker processes on
+    this machine) or ``tcp://HOST:PORT`` (a running scheduler); `DaskSpecError` otherwise."""
+    kind, value = check_spec(spec)
+    from distributed import Client, LocalCluster
+
+    if kind == "local":
+        threads = max(1, (os.cpu_count() or 1) // value)
+        cluster = LocalCluster(n_workers=value, threads_per_worker=threads, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        return Client(cluster)
     try:
         return Client(spec, timeout=10)
     except Exception as exc:  # noqa: BLE001 -- unreachable host, refused connection, bad port, ...

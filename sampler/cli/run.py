@@ -131,12 +131,29 @@ def _check_keep(args) -> int | None:
     return args.keep
 
 
-def _make_sampler(t, settings, stage, keep_sweeps):
+def _dask(args, start: bool):
+    """Check ``--dask`` (None without it); ``start``: connect, and return the client (kept on
+    ``args`` so that `cmd_run` closes it). A bad value, or no dask, is one line."""
+    if getattr(args, "dask", None) is None:
+        return None
+    from ..distributed import DaskSpecError, check_spec, connect
+
+    try:
+        check_spec(args.dask)
+        if start:
+            args._client = connect(args.dask)
+            return args._client
+    except DaskSpecError as exc:
+        raise CLIError(f"argument --dask: {one_line(exc)}") from None
+    return None
+
+
+def _make_sampler(t, settings, stage, keep_sweeps, client=None):
     """The `Sampler` (it evaluates the starting points): what a dry run checks too."""
     from ..pipeline import DensityError, Sampler
 
     try:
-        return Sampler(t, settings, stage=stage, keep_sweeps=keep_sweeps)
+        return Sampler(t, settings, stage=stage, keep_sweeps=keep_sweeps, client=client)
     except DensityError as exc:
         raise CLIError(f"{exc} (at a starting point; nothing was sampled)") from None
     except ValueError as exc:  # a SettingsError, or a log density that is NaN at every starting point
@@ -146,6 +163,7 @@ def _make_sampler(t, settings, stage, keep_sweeps):
 def _sample(sampler, progress, stop):
     """Run every sweep; returns None, or the exception that stopped the run early
     (KeyboardInterrupt, `SweepStopped` on Ctrl-C, or `DensityError`)."""
+    from ..distributed import WorkersLost
     from ..pipeline import DensityError, SweepStopped
 
     n = sampler.total_sweeps()
@@ -161,7 +179,7 @@ def _sample(sampler, progress, stop):
             sampler.sweep(should_stop=between_blocks)
             if progress is not None:
                 progress.update(k + 1, sampler.totals.get("steps", 0))
-    except (KeyboardInterrupt, SweepStopped, DensityError) as exc:
+    except (KeyboardInterrupt, SweepStopped, DensityError, WorkersLost) as exc:
         return exc
     return None
 
@@ -182,6 +200,10 @@ def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
     from ..pipeline import DensityError
 
     done = f"after {sampler.sweep_count:,} of {sampler.total_sweeps():,} sweeps; {saved}"
+    from ..distributed import WorkersLost
+
+    if isinstance(stopped, WorkersLost):
+        return CLIError(f"{stopped} {done}", status=1)
     if not isinstance(stopped, DensityError):  # Ctrl-C
         return CLIError(done, status=130, kind="interrupted")
     if debug:
@@ -193,7 +215,21 @@ def _stopped_error(stopped, sampler, saved: str, debug: bool) -> CLIError:
 
 def cmd_run(args) -> int:
     with Interrupts() as stop:
-        return _run(args, stop)
+        try:
+            return _run(args, stop)
+        finally:
+            if getattr(args, "_client", None) is not None:
+                _close_client(args._client)
+
+
+def _close_client(client):
+    """Close ``client``, and the LocalCluster it started for ``--dask local:N``."""
+    from distributed import LocalCluster
+
+    cluster = client.cluster if isinstance(client.cluster, LocalCluster) else None
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _run(args, stop) -> int:
@@ -202,6 +238,7 @@ def _run(args, stop) -> int:
     target_spec, target_dim, stage, settings, preset_path, notes = resolve_run(args)
     quiet = args.json or args.quiet
     keep = _check_keep(args)
+    _dask(args, start=False)
     if args.out is not None:
         try:
             io.check_path(args.out, _records_draws(stage, settings))
@@ -217,7 +254,7 @@ def _run(args, stop) -> int:
         except io.OutputError as exc:
             raise CLIError(f"--out {one_line(exc)}") from None
     stop.check()  # Ctrl-C while the target compiled
-    sampler = _make_sampler(t, settings, stage, max(1, kept))
+    sampler = _make_sampler(t, settings, stage, max(1, kept), None if args.dry_run else _dask(args, start=True))
     stop.check()
     if not args.quiet:
         for note in notes:

@@ -1,0 +1,136 @@
+"""Walkers on Dask workers (`sampler.distributed`): same seed, same draws as a local run, on a
+LocalCluster of 2 worker processes; a lost worker costs nothing; ``--dask`` values checked.
+
+One cluster serves the module (starting worker processes is the slow part); the test that
+kills a worker runs last of those using it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from mdhmc import targets  # noqa: E402
+from mdhmc.sampler import Sampler, Settings  # noqa: E402
+from mdhmc.sampler.cli import main  # noqa: E402
+from mdhmc.sampler.distributed import DaskSpecError, WorkersLost, check_spec, split  # noqa: E402
+
+SCORPIO = targets.get("scorpio")
+SMALL = dict(walkers=30, steps=30, diffusion_sweeps=4, sweeps=6, warmup=2)
+
+
+def _local(stage, sweeps=None, **changes):
+    s = Sampler(SCORPIO, Settings.thread(**{**SMALL, **changes}), stage=stage)
+    for _ in range(sweeps or s.total_sweeps()):
+        s.sweep()
+    return s
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    _local("diffusion")  # the kernels compiled (and cached on disk) before the workers load them
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with distributed.Client(cluster) as c:
+        yield c
+
+
+def _same(a: Sampler, b: Sampler):
+    assert np.array_equal(a.state.positions, b.state.positions)
+    assert np.array_equal(a.state.log_density, b.state.log_density)
+    assert np.array_equal(a.state.rng, b.state.rng)
+    assert np.array_equal(np.array(a.draws), np.array(b.draws))
+    assert a.totals == b.totals
+
+
+def test_blocks_cover_the_walkers():
+    assert split(10, 3) == [(0, 3), (3, 7), (7, 10)]
+    assert split(2, 5) == [(0, 1), (1, 2)]
+
+
+def test_diffusion_on_two_workers_gives_the_local_draws(client):
+    local = _local("diffusion")
+    remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
+    remote.run()
+    assert len(client.scheduler_info()["workers"]) == 2
+    _same(local, remote)
+    # the per-sweep statistics are reduced from the same per-walker rows
+    keep = ("mean_U", "mean_H", "mean_abs_herr", "chosen_herr", "tracked_H", "lp_evals", "steps")
+    assert [{k: h[k] for k in keep} for h in local.history] == [{k: h[k] for k in keep} for h in remote.history]
+    assert np.array_equal(local.last_tracked.positions, remote.last_tracked.positions)
+
+
+def test_pipeline_with_trim_and_tempering_on_the_driver_gives_the_local_draws(client):
+    """Diffusion runs on the workers, trimming and tempering here; the blocks are reloaded
+    only after the driver changed the ensemble."""
+    local = _local("pipeline")
+    remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="pipeline", client=client)
+    remote.run()
+    _same(local, remote)
+
+
+def test_cli_on_a_running_scheduler_saves_the_local_draws(client, tmp_path):
+    args = ["run", "--target", "scorpio", "--stage", "diffusion", "--preset", "thread", "--quiet",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]]
+    assert main([*args, "--out", str(tmp_path / "local.npz")]) == 0
+    assert main([*args, "--out", str(tmp_path / "dask.npz"), "--dask", client.scheduler.address]) == 0
+    with np.load(tmp_path / "local.npz") as a, np.load(tmp_path / "dask.npz") as b:
+        assert np.array_equal(a["draws"], b["draws"]) and a["draws"].size
+
+
+def test_a_worker_lost_mid_run_is_reported_and_its_blocks_resume(client):
+    local = _local("diffusion")
+    remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
+    lines = []
+    remote.moves["diffusion"].step.report = lines.append
+    remote.sweep()
+    remote.sweep()
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    try:
+        client.run(os._exit, 1, workers=[victim])
+    except Exception:  # noqa: BLE001 -- the worker died before it could answer
+        pass
+    remote.sweep()
+    remote.sweep()
+    _same(local, remote)
+    assert len(lines) == 1 and "\n" not in lines[0] and "worker was lost" in lines[0]
+
+
+def test_no_worker_left_keeps_the_last_complete_sweep():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
+        remote.moves["diffusion"].step.wait_s = 1.0
+        remote.moves["diffusion"].step.report = lambda line: None
+        remote.sweep()
+        remote.sweep()
+        c.scale(0)
+        deadline = time.monotonic() + 30
+        while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(WorkersLost):
+            remote.sweep()
+        _same(_local("diffusion", sweeps=2), remote)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("local:0", "N >= 1"),
+    ("local:two", "whole number"),
+    ("localhost", "expected local:N or a scheduler address"),
+    ("tcp://host", "expected local:N or a scheduler address"),
+])
+def test_bad_dask_values_are_one_line(value, message, capsys):
+    with pytest.raises(DaskSpecError, match=message):
+        check_spec(value)
+    assert main(["run", "--target", "scorpio", "--dask", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mdhmc: error: argument --dask:") and message in err and "\n" not in err
