@@ -186,11 +186,14 @@ class DistributedDiffusion:
             raise ValueError(f"target {self.target.name!r} has no gradient: use gradient='spsa'")
         for attempt in range(3):
             try:
-                if not self.actors or self.blocks[-1][1] != n:
-                    self._build(n)
-                if not self._in_sync(state):
-                    self._load(state)
-                results = [f.result() for f in [a.sweep(tuple(params)) for a in self.actors]]
+                # actor handles talk through the *current* client: make it ours, not another one
+                # this process holds (e.g. a ``with Client(...)`` block around the caller)
+                with self.client.as_current():
+                    if not self.actors or self.blocks[-1][1] != n:
+                        self._build(n)
+                    if not self._in_sync(state):
+                        self._load(state)
+                    results = [f.result() for f in [a.sweep(tuple(params)) for a in self.actors]]
                 break
             except WorkersLost:
                 raise
