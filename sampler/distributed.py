@@ -244,7 +244,7 @@ def _worker_lost(exc: BaseException) -> bool:
     names = {"KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError", "CancelledError"}
     if isinstance(exc, (CommClosedError, OSError, TimeoutError)) or type(exc).__name__ in names:
         return True
-    return isinstance(exc, ValueError) and "Worker holding Actor was lost" in str(exc)
+    return "Worker holding Actor was lost" in str(exc)  # ValueError in older releases, RuntimeError now
 
 
 def distribute(move, client, target, mass=None, tracked: int = 0):

@@ -105,21 +105,20 @@ def test_a_worker_lost_mid_run_is_reported_and_its_blocks_resume(client):
     assert len(lines) == 1 and "\n" not in lines[0] and "worker was lost" in lines[0]
 
 
-def test_no_worker_left_keeps_the_last_complete_sweep():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c, \
-            distributed.Client(c) as client:
-        remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
-        remote.moves["diffusion"].step.wait_s = 1.0
-        remote.moves["diffusion"].step.report = lambda line: None
+def test_no_worker_left_keeps_the_last_complete_sweep(cluster, client):
+    """The last test on the module's cluster: it closes every worker."""
+    remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
+    remote.moves["diffusion"].step.wait_s = 1.0
+    remote.moves["diffusion"].step.report = lambda line: None
+    remote.sweep()
+    remote.sweep()
+    cluster.scale(0)
+    deadline = time.monotonic() + 30
+    while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with pytest.raises(WorkersLost, match="no Dask worker"):
         remote.sweep()
-        remote.sweep()
-        c.scale(0)
-        deadline = time.monotonic() + 30
-        while client.scheduler_info()["workers"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with pytest.raises(WorkersLost):
-            remote.sweep()
-        _same(_local("diffusion", sweeps=2), remote)
+    _same(_local("diffusion", sweeps=2), remote)
 
 
 @pytest.mark.parametrize("value, message", [
