@@ -2,8 +2,12 @@
 
     python benchmarks/core_speed.py            # full table (~1-2 min)
     python benchmarks/core_speed.py --quick    # smaller workload
+    python benchmarks/core_speed.py --vs-hand  # only mdhmc vs the hand-written loop (~1 min)
+    python benchmarks/core_speed.py --where    # where the time goes: kernel variants vs the hand loop
 
-Prints: diffusion steps/s and lp evals/s on scorpio for the thread's workload (5,000
+Prints: mdhmc's diffusion stage (the thread's algorithm, `Settings.thread`) against a plain
+hand-written numba ``prange`` loop of the same algorithm on a 4-Gaussian mixture in 2D, same
+process, same threads; diffusion steps/s and lp evals/s on scorpio for the thread's workload (5,000
 trajectories x 5,000 steps, step 0.002) with 1 and 2 numba threads; compile time per
 target, cold (fresh process, empty numba cache) and cached (fresh process, warm cache);
 and scaling with the number of walkers.
@@ -187,9 +191,8 @@ def hand_rate(walkers, trajectories, steps, step_size, threads):
     numba.set_num_threads(threads)
     s = Settings.thread()
     args = (steps, step_size, s.delta, s.viscosity_gain, s.noise, s.trigger, s.spsa_c)
-    x0 = mixture_target().box().mean(axis=1)
-    x = np.tile(x0, (walkers, 1)) + np.random.default_rng(0).normal(size=(walkers, 2))
-    lp = np.array([mixture_lp(xi) for xi in x])
+    start = init(mixture_target(), walkers, 0)  # the same starting points as the Sampler's
+    x, lp = start.positions, start.log_density
     hand_loop(x[:2].copy(), lp[:2].copy(), seed_streams(1, 2), 1, 2, *args[1:])
     t0 = time.perf_counter()
     hand_loop(x, lp, seed_streams(0, walkers), trajectories, *args)
@@ -211,23 +214,121 @@ def mdhmc_rate(walkers, trajectories, steps, step_size, threads):
     return sampler.totals["steps"] / (time.perf_counter() - t0)
 
 
-def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2)):
+def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2), rounds=5):
+    """The workload in ``rounds`` interleaved parts (hand, mdhmc, hand, ...); the best part of
+    each counts, so that a load spike on a shared machine does not decide the ratio."""
     print(f"## Diffusion vs a hand-written numba loop: 4-Gaussian mixture in 2D, {walkers} walkers x "
-          f"{trajectories} trajectories x {steps:,} steps, step {step_size}\n")
+          f"{trajectories} trajectories x {steps:,} steps, step {step_size} (best of {rounds} interleaved parts)\n")
     print("| threads | hand loop steps/s | mdhmc steps/s | mdhmc / hand |\n|---|---|---|---|")
     out = {}
+    part = max(1, trajectories // rounds)
     for th in threads:
-        hand = hand_rate(walkers, trajectories, steps, step_size, th)
-        ours = mdhmc_rate(walkers, trajectories, steps, step_size, th)
+        hand = ours = 0.0
+        for _ in range(rounds):
+            hand = max(hand, hand_rate(walkers, part, steps, step_size, th))
+            ours = max(ours, mdhmc_rate(walkers, part, steps, step_size, th))
         out[th] = ours / hand
-        print(f"| {th} | {hand / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x |")
+        print(f"| {th} | {hand / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x |", flush=True)
     return out
+
+
+# ---------------------------------------------------------------- where the time goes
+# Variants of the diffusion kernel, each with one thing taken out or changed (compiled
+# here from the kernel's source; a variant whose source anchor no longer exists is skipped).
+# None of these is the sampler's algorithm: they only say what each piece costs.
+ABLATIONS = {
+    "no per-step statistics": [("        su += -lp_cur\n        sk += kin\n        sh += h\n        she += herr\n"
+                                "        sahe += abs(herr)\n", "")],
+    "no Gumbel draw per point": [("key = logw + gumbel(rng, i)", "key = logw")],
+    "no momentum noise": [("            if noise > 0.0:\n", "            if False:\n")],
+    "RNG row in a local array": [("    d = x.shape[1]\n", "    d = x.shape[1]\n    rloc = rng[i:i + 1].copy()\n"),
+                                 ("(rng, i", "(rloc, 0"), ("two_sided, rng, i, dbuf", "two_sided, rloc, 0, dbuf"),
+                                 ("    npts = steps_done + 1\n",
+                                  "    npts = steps_done + 1\n    for q in range(4):\n        rng[i, q] = rloc[0, q]\n")],
+    "dimension known (2)": [("    d = x.shape[1]\n", "    d = 2\n")],
+}
+
+
+def _variant(edits):
+    import inspect
+
+    from mdhmc.targets import _jit
+
+    code = inspect.getsource(diffusion._trajectory.py_func).split("\n", 1)[1]  # without the decorator
+    for old, new in edits:
+        if old not in code:
+            return None
+        code = code.replace(old, new)
+    sweep = inspect.getsource(diffusion.diffusion_sweep.py_func)
+    ns = dict(vars(diffusion))
+    exec(code, ns)  # noqa: S102 -- the kernel's own source, edited above
+    ns["_trajectory"] = numba.njit(nogil=True)(ns["_trajectory"])
+    ns["_gradient"] = _jit.specialise(diffusion._gradient)
+    exec(sweep[sweep.index("def diffusion_sweep"):], ns)  # noqa: S102
+    return numba.njit(nogil=True, parallel=True)(ns["diffusion_sweep"])
+
+
+def where_time_goes(walkers=20, steps=5000, step_size=0.002, rounds=12):
+    """1 thread, CPU time (robust to a busy machine), best of ``rounds`` interleaved runs."""
+    from mdhmc.sampler.rng import seed_streams
+    from mdhmc.targets._jit import specialise
+
+    numba.set_num_threads(1)
+    t = mixture_target()
+    s = Settings.thread(steps=steps, step_size=step_size)
+    p = diffusion.DiffusionParams.from_settings(s)
+    kernels = {"as is": diffusion.diffusion_sweep, "target inlined (specialised copy)": specialise(diffusion.diffusion_sweep)}
+    for name, edits in ABLATIONS.items():
+        k = _variant(edits)
+        if k is not None:
+            kernels[name] = k
+    general = diffusion.diffusion_sweep
+
+    def run(kernel):
+        diffusion.diffusion_sweep = kernel
+        try:
+            step = diffusion.build_kernel(t, tracked=-1)
+            st = init(t, walkers, 0)
+            t0 = time.process_time()
+            step(st, p)
+            return walkers * steps / (time.process_time() - t0)
+        finally:
+            diffusion.diffusion_sweep = general
+
+    def hand():
+        st = init(t, walkers, 0)
+        t0 = time.process_time()
+        hand_loop(st.positions, st.log_density, seed_streams(0, walkers), 1, steps, step_size, s.delta,
+                  s.viscosity_gain, s.noise, s.trigger, s.spsa_c)
+        return walkers * steps / (time.process_time() - t0)
+
+    for k in kernels.values():
+        run(k)
+    hand()
+    best = dict.fromkeys([*kernels, "hand loop"], 0.0)
+    for _ in range(rounds):
+        for name, k in kernels.items():
+            best[name] = max(best[name], run(k))
+        best["hand loop"] = max(best["hand loop"], hand())
+    print(f"## Where the time goes: 1 thread, CPU time, best of {rounds}, {walkers} walkers x {steps:,} steps\n")
+    print("| kernel | steps/s | / hand loop |\n|---|---|---|")
+    for name, v in best.items():
+        print(f"| {name} | {v / 1e6:.2f} M | {v / best['hand loop']:.2f}x |")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1,000 x 1,000 instead of the thread's 5,000 x 5,000")
+    ap.add_argument("--vs-hand", action="store_true", help="only the comparison with the hand-written loop")
+    ap.add_argument("--where", action="store_true", help="only where the time goes (kernel variants, 1 thread)")
     args = ap.parse_args(argv)
+    if args.where:
+        return where_time_goes()
+    trajectories = 20 if args.quick else 100
+    versus_hand(trajectories=trajectories, threads=sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}))
+    print()
+    if args.vs_hand:
+        return None
     walkers, steps = (1000, 1000) if args.quick else (5000, 5000)
     max_threads = numba.config.NUMBA_NUM_THREADS
     print(f"## Diffusion on scorpio: {walkers} trajectories x {steps} steps, step 0.002 (numba {numba.__version__}, "

@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import diffusion
+from . import diffusion, faults
 from .ensemble import EnsembleState
 
 __all__ = ["WalkerBlock", "DistributedDiffusion", "WorkersLost", "DaskSpecError", "check_spec", "connect", "distribute"]
@@ -104,8 +104,19 @@ class WalkerBlock:
         return True
 
     def sweep(self, params):
-        """One diffusion trajectory per walker of the block; returns what the driver keeps."""
-        _, info = self.step(self.state, diffusion.DiffusionParams(*params))
+        """One diffusion trajectory per walker of the block; returns what the driver keeps, or
+        ``("fault", function, error, point)`` if the target raised (found here, where the
+        points are: `sampler.faults`)."""
+        try:
+            _, info = self.step(self.state, diffusion.DiffusionParams(*params))
+        except Exception as exc:
+            error = faults.unwrap(exc)
+            if error is exc:
+                raise
+            scratch = self.step.buffers["scratch"]
+            found = faults.locate(self.target, error, np.concatenate([scratch[:, 0], scratch[:, 5],
+                                                                     self.state.positions]))
+            return ("fault", found.function, found.error, found.point)
         st = self.state
         return (st.positions.copy(), st.log_density.copy(), st.rng[:-1].copy(),
                 self.step.buffers["fstats"].copy(), self.step.buffers["icounts"].copy(), info.tracked)
@@ -194,6 +205,10 @@ class DistributedDiffusion:
                     if not self._in_sync(state):
                         self._load(state)
                     results = [f.result() for f in [a.sweep(tuple(params)) for a in self.actors]]
+                fault = next((r for r in results if isinstance(r[0], str)), None)
+                if fault is not None:  # the blocks moved part-way: reload them before another sweep
+                    self._synced = None
+                    raise faults.DensityError(self.target, *fault[1:])
                 break
             except WorkersLost:
                 raise

@@ -17,6 +17,7 @@ distributed = pytest.importorskip("distributed")
 
 from mdhmc import targets  # noqa: E402
 from mdhmc.sampler import Sampler, Settings  # noqa: E402
+from mdhmc.sampler.pipeline import DensityError  # noqa: E402
 from mdhmc.sampler.cli import main  # noqa: E402
 from mdhmc.sampler.distributed import DaskSpecError, WorkersLost, check_spec, split  # noqa: E402
 
@@ -85,6 +86,35 @@ def test_cli_on_a_running_scheduler_saves_the_local_draws(client, tmp_path):
     assert main([*args, "--out", str(tmp_path / "dask.npz"), "--dask", client.scheduler.address]) == 0
     with np.load(tmp_path / "local.npz") as a, np.load(tmp_path / "dask.npz") as b:
         assert np.array_equal(a["draws"], b["draws"]) and a["draws"].size
+
+
+RAISING = """
+dim = 2
+bounds = ((-1.0, 1.0), (-1.0, 1.0))
+def log_density(x):
+    if x[0] > 1.9:
+        raise ValueError("outside the model")
+    return -0.5 * (x[0] * x[0] + x[1] * x[1]) / 100.0
+"""
+
+
+def test_a_raising_target_file_is_the_same_fault_on_the_workers(client, tmp_path):
+    """The file travels by its text; the worker finds the failing point, the driver raises it."""
+    path = tmp_path / "raising.py"
+    path.write_text(RAISING)
+    t = targets.load(str(path))
+    settings = Settings.thread(walkers=30, steps=30, diffusion_sweeps=30)
+    errors = []
+    for c in (None, client):
+        s = Sampler(t, settings, stage="diffusion", client=c)
+        with pytest.raises(DensityError) as info:
+            s.run()
+        errors.append((info.value, s.sweep_count))
+    (local, local_sweeps), (remote, remote_sweeps) = errors
+    assert remote_sweeps == local_sweeps  # the same sweep fails: same draws up to it
+    assert remote.function == "log_density" and isinstance(remote.error, ValueError)
+    assert remote.point is not None and remote.point[0] > 1.9
+    assert str(remote).startswith("log_density in raising.py raised ValueError('outside the model') at x = [")
 
 
 def test_a_worker_lost_mid_run_is_reported_and_its_blocks_resume(client):
