@@ -13,9 +13,14 @@ nanoseconds per log-density call; see benchmarks/core_speed.py).
 
 from __future__ import annotations
 
-from numba import types
+import threading
+import types as _pytypes
 
-__all__ = ["LOG_DENSITY", "GRADIENT", "LP_SIGNATURE", "GRAD_SIGNATURE"]
+import numba as _nb
+from numba import types
+from numba.core.registry import CPUDispatcher as _CPUDispatcher
+
+__all__ = ["LOG_DENSITY", "GRADIENT", "LP_SIGNATURE", "GRAD_SIGNATURE", "specialise"]
 
 LP_SIGNATURE = types.float64(types.float64[::1])
 GRAD_SIGNATURE = types.float64[::1](types.float64[::1])
@@ -24,20 +29,15 @@ GRADIENT = types.FunctionType(GRAD_SIGNATURE)
 
 
 # ---------------------------------------------------------------- specialised kernels
-# The price of the function pointer: numba cannot inline the target into the kernel, so
-# every evaluation is an opaque call (its arguments boxed as an array struct, the result
-# checked), and LLVM cannot hoist or vectorise across it. A kernel compiled for the
-# target's dispatcher itself has the target inlined. Such a specialisation must never
-# reach numba's disk cache (see above), so `specialise` recompiles a kernel and every
-# numba function it calls that is not inlined at the IR level, as fresh uncached copies
-# (same code, same floating-point operations: same draws); each new target then
-# compiles its own overload of the copy, in memory only.
-
-import threading
-import types as _pytypes
-
-import numba as _nb
-from numba.core.registry import CPUDispatcher as _CPUDispatcher
+# What the function pointer costs, measurably: `specialise` recompiles a kernel for the
+# target's dispatcher itself, so numba can inline the target (benchmarks/core_speed.py
+# --where compares it with the general kernel and a hand-written loop). On a 2-D mixture
+# it is within a few per cent of the general kernel, so the sampler keeps the general,
+# disk-cached kernels (no start-up cost, no compile lock held in the background); the
+# remaining distance to a hand-written loop is inside the kernel body (see the benchmark).
+# A specialisation must never reach numba's disk cache (see above): the copy and every
+# numba function it calls that is not inlined at the IR level are fresh, uncached copies
+# (same code, same floating-point operations: same draws), compiled in memory only.
 
 _COPIES: dict = {}
 _COPIES_LOCK = threading.RLock()
