@@ -135,6 +135,29 @@ def test_a_worker_lost_mid_run_is_reported_and_its_blocks_resume(client):
     assert len(lines) == 1 and "\n" not in lines[0] and "worker was lost" in lines[0]
 
 
+def test_cli_with_the_workers_gone_saves_the_last_complete_sweep(client, tmp_path, monkeypatch, capsys):
+    from mdhmc.sampler import distributed as dist
+
+    calls = []
+    run_sweep = dist.DistributedDiffusion.__call__
+
+    def third_sweep_finds_no_worker(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise WorkersLost("no Dask worker is left to run the walkers")
+        return run_sweep(self, *args, **kw)
+
+    monkeypatch.setattr(dist.DistributedDiffusion, "__call__", third_sweep_finds_no_worker)
+    out = tmp_path / "run.npz"
+    args = ["run", "--target", "scorpio", "--stage", "diffusion", "--preset", "thread", "--quiet",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]]
+    assert main([*args, "--out", str(out), "--dask", client.scheduler.address]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no Dask worker" in err and "after 2 of 4 sweeps" in err
+    with np.load(out) as saved:
+        assert bool(saved["partial"]) and saved["draws"].shape[0] == 2
+
+
 def test_no_worker_left_keeps_the_last_complete_sweep(cluster, client):
     """The last test on the module's cluster: it closes every worker."""
     remote = Sampler(SCORPIO, Settings.thread(**SMALL), stage="diffusion", client=client)
