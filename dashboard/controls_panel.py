@@ -215,7 +215,8 @@ class ControlsPanel(pn.viewable.Viewer):
         return self._column
 
     def show_phase(self, stage: str, phase: str, probe: bool = False):
-        """Mark the mission sliders that do nothing in ``phase`` (greyed, one line saying where they act)."""
+        """Mark the mission sliders that do nothing in ``phase``: one line under each says where it
+        acts (a note, not a restyle of the slider: that re-renders the widget)."""
         key = (stage, phase, bool(probe))
         if key == self._phase_key or not phase:
             return
@@ -224,7 +225,6 @@ class ControlsPanel(pn.viewable.Viewer):
             on = acts(n, phase, probe)
             self.inactive[n].object = "" if on else inactive_note(n, stage, phase)
             self.inactive[n].visible = not on
-            self.mission[n].styles = {"opacity": "1" if on else "0.55"}
 
     def _refresh_target_widgets(self, *_):
         c = self.controls

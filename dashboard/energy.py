@@ -57,7 +57,13 @@ def _clipped(step, cols, colors, lim) -> dict:
             out["y"].append(np.full(len(k), edge))
             out["angle"].append(np.full(len(k), angle))
             out["color"].append(np.full(len(k), color, dtype=object))
-    return {c: np.concatenate(v) if v else np.empty(0) for c, v in out.items()}
+    data = {c: np.concatenate(v) if v else np.empty(0) for c, v in out.items()}
+    data["color"] = [str(c) for c in data["color"]]  # strings: an empty numeric array is no colour
+    return data
+
+
+def _no_clipped() -> dict:
+    return {"step": np.empty(0), "y": np.empty(0), "angle": np.empty(0), "color": []}
 
 
 def _bounded(v, lim):
@@ -74,9 +80,10 @@ class EnergyTraces(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         p = self.energy = make_figure(TITLE, 540, 240, x_range=Range1d(0, 1), y_range=Range1d(0, 1))
+        p.name = "mdhmc-energy-figure"
         self.source = ColumnDataSource(empty(*ENERGY_COLS), name="mdhmc-energy")
         self.means = ColumnDataSource(empty(*MEAN_COLS), name="mdhmc-energy-means")
-        self.clipped = ColumnDataSource(empty(*CLIP_COLS), name="mdhmc-energy-clipped")
+        self.clipped = ColumnDataSource(_no_clipped(), name="mdhmc-energy-clipped")
         items = []
         for col, color, label in (("U", U_C, "U = −lp"), ("K", K_C, "K"), ("H", H_C, "H = U + K")):
             r = p.line("step", col, source=self.source, line_color=color, line_width=1.3)
@@ -111,7 +118,7 @@ class EnergyTraces(pn.viewable.Viewer):
             self._layout = frame.layout.version
             self.source.data = empty(*ENERGY_COLS)
             self.means.data = empty(*MEAN_COLS)
-            self.clipped.data = empty(*CLIP_COLS)
+            self.clipped.data = _no_clipped()
         e = frame.energy
         if e is not None and e.version != self._version:
             self._version = e.version
@@ -127,7 +134,7 @@ class EnergyTraces(pn.viewable.Viewer):
         if not len(e.step):
             self.source.data = empty(*ENERGY_COLS)
             self.means.data = empty(*MEAN_COLS)
-            self.clipped.data = empty(*CLIP_COLS)
+            self.clipped.data = _no_clipped()
             return
         # robust y ranges: one exploding trajectory must not flatten the rest (clipped, marked)
         lim = robust_limits(np.concatenate([e.U, e.K, e.H])) or (0.0, 1.0)

@@ -28,7 +28,7 @@ LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion swe
 PROBE_WALKERS = 64
 PROBE_RESEED = 25  # probe sweeps between restarts from the main sampler's current cold walkers
 #: wall time per block of walkers: Pause, Reset and a new target wait at most about this long
-CHUNK_SECONDS = 0.08
+CHUNK_SECONDS = 0.05
 
 def _root_cause(exc: BaseException) -> BaseException:
     """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the

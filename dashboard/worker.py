@@ -41,7 +41,7 @@ __all__ = ["Worker"]
 log = logging.getLogger("mdhmc.dashboard")
 
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
-MID_SWEEP_FRAME_S = 0.03  # a sweep longer than this publishes the walkers as its blocks finish
+MID_SWEEP_FRAME_S = 0.1  # a sweep longer than this publishes the walkers as its blocks finish
 _BUILD_KEYS = {"target", "target_dim"}
 
 class Worker:
