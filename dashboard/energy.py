@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import panel as pn
 from bokeh.models import ColumnDataSource, Legend, LegendItem, Range1d
@@ -17,6 +19,7 @@ ENERGY_COLS = ("step", "U", "K", "H", "herr")
 MEAN_COLS = ("x0", "x1", "U", "K", "H", "herr", "step_size", "delta", "viscosity_gain")
 CLIP_COLS = ("step", "y", "angle", "color")
 CLIP_C = "#d7191c"
+REDRAW_S = 0.25
 
 
 def robust_limits(values, at_least=None, q=(5.0, 95.0), widen=0.35) -> tuple[float, float] | None:
@@ -107,6 +110,7 @@ class EnergyTraces(pn.viewable.Viewer):
         q.xaxis.axis_label = "integration step (recent trajectories of the tracked walker)"
         q.yaxis.axis_label = "H − H*"
         self._version = None
+        self._drawn_at = 0.0
         self._layout = None
         self._column = pn.Column(pn.pane.Bokeh(self.energy), pn.pane.Bokeh(self.herr), margin=0)
 
@@ -120,8 +124,12 @@ class EnergyTraces(pn.viewable.Viewer):
             self.means.data = empty(*MEAN_COLS)
             self.clipped.data = _no_clipped()
         e = frame.energy
-        if e is not None and e.version != self._version:
+        now = time.monotonic()
+        # new trajectories arrive with every sweep; redrawn a few times a second (each redraw
+        # sends ~10k numbers to the browser: more would crowd out the sliders' messages)
+        if e is not None and e.version != self._version and (now - self._drawn_at >= REDRAW_S or not len(e.step)):
             self._version = e.version
+            self._drawn_at = now
             self._draw(e)
         title = energy_title(frame)
         if self.energy.title.text != title:

@@ -154,6 +154,7 @@ class Traces:
         self.segment = Segment(start_sweep)
         self.energy_version += 1
         self.traj_version += 1
+        self.cleared_at = self.traj_version  # the version of an empty trace: sent at once
 
     def add(self, s: Sampler, rec: dict, main: bool = True):
         """Record one sweep of ``s`` (its record ``rec``; ``main``: the main sampler, not the

@@ -9,6 +9,8 @@ Only the sampler's public API is used (``Sampler(...)``, ``update``, ``reset``,
 
 from __future__ import annotations
 
+import time
+
 from mdhmc.sampler import Sampler
 from mdhmc.sampler.pipeline import SweepStopped
 from mdhmc.sampler.faults import DensityError
@@ -27,6 +29,7 @@ LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion swe
 #: on what is plotted (the energy traces and the tracked trajectory)
 PROBE_WALKERS = 64
 PROBE_RESEED = 25  # probe sweeps between restarts from the main sampler's current cold walkers
+PROBE_EVERY_S = 0.25  # at most one probe sweep this often: a few trajectories a second show the dynamics
 #: wall time per block of walkers: Pause, Reset and a new target wait at most about this long
 CHUNK_SECONDS = 0.05
 
@@ -62,6 +65,7 @@ class Samplers:
         self.probe: Sampler | None = None  # the diffusion probe (see PROBE_WALKERS)
         self._probe_sweeps = 0
         self._probe_starts = 0
+        self._probe_at = 0.0
         self.sweeping: Sampler | None = None  # the sampler whose sweep is under way
         self.target = None
         self.status = "starting"
@@ -209,7 +213,8 @@ class Samplers:
                 return False
             if s is self.main:
                 record(s, rec)
-        if self.probing:
+        if self.probing and time.perf_counter() - self._probe_at >= PROBE_EVERY_S:
+            self._probe_at = time.perf_counter()
             try:
                 self._sweep_probe(record, should_stop)
             except SweepStopped:
@@ -217,7 +222,7 @@ class Samplers:
             except Exception as exc:  # the probe is an extra view: its failure stops only itself
                 self.probe = None
                 self._report(error_text(exc, "the diffusion probe stopped"), False)
-        elif self.probe is not None:
+        elif self.probe is not None and not self.probing:
             self.probe = None
         self.status = "running"
         return True

@@ -41,6 +41,9 @@ __all__ = ["Worker"]
 log = logging.getLogger("mdhmc.dashboard")
 
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
+#: the tracked trajectory is redrawn at most this often: redrawing it with every fast sweep
+#: (the diffusion probe beside tempering) kept the page so busy that slider moves stalled
+TRAJ_EVERY_S = 0.3
 MID_SWEEP_FRAME_S = 0.1  # a sweep longer than this publishes the walkers as its blocks finish
 _BUILD_KEYS = {"target", "target_dim"}
 
@@ -75,6 +78,7 @@ class Worker:
         self._rungs_version = 0
         self._traces = readout.Traces()
         self._last_publish = 0.0
+        self._traj = (None, None, 0.0)  # (traces' version, trajectory, when) last sent
         self._progress = None
         self._diag = readout.Diagnostics()
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
@@ -384,6 +388,17 @@ class Worker:
                 self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
                                    force=force, heavy=heavy, segment=self._traces.segment)
 
+    def _trajectory(self, s: Sampler, i: int, j: int):
+        """The tracked trajectory to send, and its version: a new one at most every TRAJ_EVERY_S
+        (a cleared trace at once) (worker thread)."""
+        version, traj, when = self._traj
+        now = time.perf_counter()
+        new = self._traces.traj_version
+        if new != version and (now - when >= TRAJ_EVERY_S or version is None or s.phase != "diffusion"
+                               or self._traces.cleared_at == new):
+            self._traj = (new, readout.trajectory(s, i, j), now)
+        return self._traj[0], self._traj[1]
+
     def _publish(self):
         """Read the samplers into a frame and put it in the mailbox (worker thread)."""
         with self.lock:
@@ -408,10 +423,13 @@ class Worker:
                     self._rungs = readout.make_rungs(s, self._rungs_version)
                 i, j = self._layout.coords
                 probe = self.samplers.probe if self.samplers.probing else None
+                # the probe's trajectories go to the energy panel only: drawn in the cloud with
+                # every fast tempering sweep they kept the page too busy to take slider moves
+                traj_version, traj = self._trajectory(s, i, j)
                 frame = Frame(
                     **head, layout=self._layout, rungs=self._rungs, walkers=readout.walkers(s, i, j),
                     walkers_b=readout.walkers(b, i, j) if b is not None else None,
-                    trajectory=readout.trajectory(probe or s, i, j), traj_version=self._traces.traj_version,
+                    trajectory=traj, traj_version=traj_version,
                     divergences=readout.divergences(s, i, j),
                     divergences_b=readout.divergences(b, i, j) if b is not None else None,
                     energy=self._traces.energy(s.settings.delta), stats=self._diag.last, applied=s.settings,

@@ -13,13 +13,15 @@ import time
 
 import pytest
 
+from mdhmc.dashboard.texts import STAGE_LABELS
 from test_dashboard_browser import Page, js_model
 
 pytestmark = pytest.mark.browser
 
 STAGE_OPTIONS = ("pipeline", "diffusion", "metropolis", "tempering", "hmc", "side-by-side")
 TARGETS = ("scorpio", "funnel", "banana", "donut", "multimodal", "squiggle", "stiff-wells")
-PRESETS = ("seed-scorpio", "funnel-neck", "hot-start", "naive-swap-trap", "thread")
+PRESETS = {"seed-scorpio": "Seed: the thread's Scorpio run", "funnel-neck": "Funnel neck", "hot-start": "Hot start",
+           "naive-swap-trap": "Naive-swap trap", "thread": "The 2017 thread's algorithm"}
 
 
 @pytest.fixture
@@ -64,7 +66,18 @@ def no_nan(p: Page):
 
 
 def select_stage(p: Page, stage: str):
-    p.page.locator("select").filter(has=p.page.locator(f"option[value='{stage}']")).first.select_option(stage)
+    """The Stage control (its options are labelled: `texts.STAGE_LABELS`)."""
+    p.page.locator("select").filter(has_text=STAGE_LABELS["hmc"]).first.select_option(label=STAGE_LABELS[stage])
+
+
+def load_preset(p: Page, key: str):
+    """Open the Presets card (once), choose a built-in preset, load it, wait for the message."""
+    choose = p.page.locator("select").filter(has_text=PRESETS[key]).first
+    if not choose.is_visible():
+        p.page.get_by_text("Presets", exact=True).click()
+    choose.select_option(label=PRESETS[key])
+    p.page.get_by_role("button", name="Load preset").click()
+    p.page.locator(".mdhmc-alert.success", has_text=PRESETS[key]).first.wait_for(timeout=60_000)
 
 
 def test_every_mission_slider_changes_the_plot_in_the_default_view(page):
@@ -84,7 +97,8 @@ def test_every_mission_slider_changes_the_plot_in_the_default_view(page):
         before = p.data("mdhmc-energy", "U")
         press(p, label, key, times)
         # the newest trajectory drawn ran with the new value, and the energy data changed
-        p.wait(f"Math.abs({last('mdhmc-energy-means', name)} - {value}) < 1e-9", 30)
+        p.wait_applied(name, f"{value:.3g}", 60)
+        p.wait(f"Math.abs({last('mdhmc-energy-means', name)} - {value}) < 1e-9", 60)
         assert p.data("mdhmc-energy", "U") != before
     p.wait(f"{js_model('mdhmc-delta-band')}.data.y1[0] === 1.5", 20)
     temps = p.data("mdhmc-rungs", "temperature")
@@ -156,11 +170,8 @@ def test_temperatures_rungs_targets_and_presets_in_a_row_leave_no_error(page):
         p.wait(f"{js_model('mdhmc-cloud')}.title.text.includes('{target}')", 90)
         time.sleep(0.8)
         no_nan(p)
-    p.page.get_by_text("Presets", exact=True).click()
-    for name in PRESETS:
-        p.page.locator("select").filter(has=p.page.locator(f"option[value='{name}']")).first.select_option(name)
-        p.page.get_by_role("button", name="Load preset").click()
-        p.page.locator(".mdhmc-alert.success", has_text="Loaded preset").first.wait_for(timeout=30_000)
+    for key in PRESETS:
+        load_preset(p, key)
         time.sleep(1.0)
         no_nan(p)
     assert p.errors == [], p.errors
@@ -175,10 +186,7 @@ def test_a_copied_link_restores_every_change(page):
     press(p, "Temperature", "ArrowRight", 3)
     p.wait_applied("step_size", "0.057")
     # a preset, then one more change: the link holds both
-    p.page.get_by_text("Presets", exact=True).click()
-    p.page.locator("select").filter(has=p.page.locator("option[value='hot-start']")).first.select_option("hot-start")
-    p.page.get_by_role("button", name="Load preset").click()
-    p.page.locator(".mdhmc-alert.success", has_text="Loaded preset").first.wait_for(timeout=30_000)
+    load_preset(p, "hot-start")
     press(p, "Viscosity gain", "ArrowRight", 4)
     time.sleep(0.5)
     p.page.locator("button", has_text="Copy link").click()
