@@ -147,7 +147,7 @@ def test_pipeline_advances_by_itself_and_records_energies():
         e = frame.energy
         # after diffusion a probe of cold walkers keeps diffusing: its trajectories follow
         assert len(e.step) >= 3 * 21 and len(e.means.U) >= 3 and frame.probe > 0
-        assert frame.trajectory is not None  # the probe's tracked walker
+        assert frame.trajectory is None  # the probe's trajectories feed the energy panel, not the cloud
         assert np.isfinite(e.U[np.isfinite(e.step)]).all()
         w.controls.stage = "diffusion"
         w.advance(1)
