@@ -68,6 +68,9 @@ def serve_command(port: int, show: bool, app: str | None = None, address: str = 
         cmd += ["--allow-websocket-origin", origin]
     if show:
         cmd.append("--show")
+    # run the app once before listening: it compiles (or loads from numba's cache) the kernels,
+    # so the first page does not wait on a blank tab for the compiler
+    cmd.append("--warm")
     cmd.append(app or dashboard_app())
     return cmd
 
@@ -98,6 +101,8 @@ def cmd_serve(args) -> int:
     if args.max_sessions is not None:
         env[MAX_SESSIONS_ENV] = str(args.max_sessions)
     cmd = serve_command(args.port, not args.no_show, app, address)
+    print(f"mdhmc: compiling the sampler kernels before the first page (about a minute the first time, "
+          f"seconds once numba's cache holds them); then serving on http://{address}:{args.port}/", flush=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, cmd, env)
