@@ -58,15 +58,15 @@ class Animation:
 
     def __init__(self, worker, controls, cloud=None):
         self.worker, self.controls = worker, controls
-        self.on = pn.widgets.Toggle(name="Animate", value=False, button_type="primary", width=90, margin=(2, 4))
-        self.play = pn.widgets.Toggle(name="▶ Play", value=True, width=80, margin=(2, 4))
-        self.step_btn = pn.widgets.Button(name="Step ⏭", width=80, margin=(2, 4))
-        self.restart = pn.widgets.Button(name="Restart", width=80, margin=(2, 4))
-        self.speed = pn.widgets.FloatSlider(name="points / s", start=1, end=200, value=20, step=1, width=170,
+        self.on = pn.widgets.Toggle(name="Animate", value=False, button_type="primary", width=84, margin=(2, 3))
+        self.play = pn.widgets.Toggle(name="▶ Play", value=True, width=72, margin=(2, 3))
+        self.step_btn = pn.widgets.Button(name="Step ⏭", width=72, margin=(2, 3))
+        self.restart = pn.widgets.Button(name="Restart", width=72, margin=(2, 3))
+        self.speed = pn.widgets.FloatSlider(name="points / s", start=1, end=200, value=20, step=1, width=150,
                                             margin=(0, 8))
         self.status = pn.pane.Str("", margin=(6, 6), styles={"font-size": "13px"})
-        self.toolbar = pn.Row(self.on, self.play, self.step_btn, self.restart, self.speed, self.status, margin=0,
-                              sizing_mode="stretch_width")
+        self.toolbar = pn.FlexBox(self.on, self.play, self.step_btn, self.restart, self.speed, self.status, margin=0,
+                                  sizing_mode="stretch_width", flex_wrap="wrap")
         p = self.path_fig = make_figure("Trajectory, point by point", 330, 330,
                                         x_range=cloud.fig.x_range if cloud else Range1d(-5, 5),
                                         y_range=cloud.fig.y_range if cloud else Range1d(-5, 5), name="mdhmc-anim-path")

@@ -179,10 +179,10 @@ class CapturePanel:
     def __init__(self, app):
         self.app = app
         self.recorder = CloudRecorder()
-        self.png = pn.widgets.FileDownload(callback=self._png, filename="mdhmc-view.png", label="PNG snapshot",
-                                           button_type="light", width=120, margin=(2, 4), embed=False)
-        self.gif = pn.widgets.FileDownload(callback=self._gif, filename="mdhmc-cloud.gif", label="GIF of the cloud",
-                                           button_type="light", width=130, margin=(2, 4), embed=False)
+        self.png = pn.widgets.FileDownload(callback=self._png, filename="mdhmc-view.png", label="PNG",
+                                           button_type="light", width=64, margin=(2, 3), embed=False)
+        self.gif = pn.widgets.FileDownload(callback=self._gif, filename="mdhmc-cloud.gif", label="GIF",
+                                           button_type="light", width=64, margin=(2, 3), embed=False)
         self.buttons = [self.png, self.gif]
 
     def apply(self, frame):

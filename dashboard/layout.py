@@ -90,6 +90,11 @@ def compose(app):
     app.views = tuple(app.views) + (app.rung_view, app.animation)
     app.cloud.on_pick(app.animation.track)
 
+    # names for tests and the lecture's screenshots: the figure's place on the page is checked
+    for fig, name in ((app.energy.energy, "energy"), (app.energy.herr, "herr"), (app.qq.x.fig, "qq-x"),
+                      (app.qq.y.fig, "qq-y"), (app.temperatures.bars, "rungs"), (app.temperatures.swaps_fig, "swaps"),
+                      (app.mass.fig, "mass")):
+        fig.name = f"mdhmc-{name}-fig"
     energy = _column(_fig_pane(app.energy.energy), _fig_pane(app.energy.herr))
     qq = _row(_fig_pane(app.qq.x.fig), _fig_pane(app.qq.y.fig))
     t = app.temperatures
@@ -106,8 +111,8 @@ def compose(app):
                    ("Lesson", lesson), sizing_mode="stretch_both", dynamic=False, margin=0, name="mdhmc-tabs")
     app.tabs = tabs
 
-    large = pn.widgets.Toggle(name="Large text", value=False, width=105, margin=(2, 4))
-    hide_hot = pn.widgets.Toggle(name="Hide hot rungs", value=False, width=125, margin=(2, 4))
+    large = pn.widgets.Toggle(name="Large text", value=False, width=92, margin=(2, 3))
+    hide_hot = pn.widgets.Toggle(name="Hide hot", value=False, width=82, margin=(2, 3))
     app.large_text, app.hide_hot = large, hide_hot
     capture = export.CapturePanel(app)
     app.capture = capture
@@ -118,9 +123,9 @@ def compose(app):
     app.cloud_hmc.fig.sizing_mode = "stretch_both"
     app.cloud_hmc._pane.sizing_mode = "stretch_both"
     right = _column(pn.Row(large, hide_hot, *capture.buttons, app.keys.pane, margin=0, sizing_mode="stretch_width"),
-                    tabs, styles={"flex": "1 1 50%"}, min_width=380)
+                    tabs, styles={"flex": "1 1 50%", "overflow": "hidden"}, min_width=380)
     main = pn.Column(app.messages, app.strip, _row(clouds, right), sizing_mode="stretch_width", margin=0,
-                     styles={"height": MAIN_HEIGHT, "min-height": "560px"})
+                     styles={"height": MAIN_HEIGHT, "overflow": "hidden"})
 
     def on_large(event):
         figs = [app.cloud.fig, app.cloud_hmc.fig] + [f for v in (app.energy, app.qq, app.temperatures, app.mass)

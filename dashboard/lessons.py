@@ -55,7 +55,7 @@ class LessonPanel(pn.viewable.Viewer):
         self.prev.on_click(lambda e: self.go(self.step - 1))
         self.next.on_click(lambda e: self.go(self.step + 1))
         self.choose.param.watch(lambda e: setattr(self, "step", -1), "value")
-        self._column = pn.Column(pn.Row(self.choose, self.prev, self.next, margin=0), self.text.pane,
+        self._column = pn.Column(pn.FlexBox(self.choose, self.prev, self.next, margin=0, flex_wrap="wrap"), self.text.pane,
                                  sizing_mode="stretch_width", margin=0)
 
     def __panel__(self):

@@ -229,7 +229,7 @@ class RungView:
                           text_color="#555555", background_fill_color="white", background_fill_alpha=0.8)
         p.add_layout(self.note)
         q = self.pairs_fig = make_figure("Swap acceptance per adjacent pair", 330, 170,
-                                         x_range=FactorRange(factors=["T0↔T1"]), y_range=Range1d(0, 1))
+                                         x_range=FactorRange(factors=["T0↔T1"]), y_range=Range1d(0, 1), name="mdhmc-pairs-fig")
         self.pairs = ColumnDataSource({"pair": ["T0↔T1"], "acc": [0.0], "label": [""]}, name="mdhmc-pair-acceptance")
         q.vbar(x="pair", top="acc", width=0.7, source=self.pairs, fill_color="#6a51a3", line_color=None)
         q.text(x="pair", y="acc", text="label", source=self.pairs, text_align="center", text_baseline="bottom",
