@@ -22,12 +22,15 @@ import numpy as np
 import panel as pn
 from bokeh.models import ColumnDataSource, Label, Range1d, Span
 
-from .figures import COLD, HOT, empty, make_figure, rung_palette
+from .figures import COLD, HOT, Text, empty, make_figure, rung_palette
 from .frames import Frame
 
 __all__ = ["Animation", "recorded_trajectory"]
 
 TICK_MS = 50
+KEY_HTML = ('<div class="mdhmc-note"><b style="color:#7b3294">●</b> integration point (size = weight) '
+            '<b style="color:#ff7f00">▲</b> trigger (momentum redrawn) <b style="color:#d4a900">★</b> drawn point '
+            '<b style="color:#1a9850">—●</b> accepted proposal <b style="color:#d7301f">○</b> rejected</div>')
 POINT_COLS = ("x", "y", "i", "herr", "w", "size")
 
 
@@ -65,8 +68,10 @@ class Animation:
         self.speed = pn.widgets.FloatSlider(name="points / s", start=1, end=200, value=20, step=1, width=150,
                                             margin=(0, 8))
         self.status = pn.pane.Str("", margin=(6, 6), styles={"font-size": "13px"})
-        self.toolbar = pn.FlexBox(self.on, self.play, self.step_btn, self.restart, self.speed, self.status, margin=0,
-                                  sizing_mode="stretch_width", flex_wrap="wrap")
+        self.key = Text(KEY_HTML, name="mdhmc-anim-key", margin=(0, 6))
+        self.toolbar = pn.Column(pn.FlexBox(self.on, self.play, self.step_btn, self.restart, self.speed, self.status,
+                                            margin=0, sizing_mode="stretch_width", flex_wrap="wrap"),
+                                 self.key.pane, margin=0, sizing_mode="stretch_width")
         p = self.path_fig = make_figure("Trajectory, point by point", 330, 330,
                                         x_range=cloud.fig.x_range if cloud else Range1d(-5, 5),
                                         y_range=cloud.fig.y_range if cloud else Range1d(-5, 5), name="mdhmc-anim-path")
@@ -80,26 +85,19 @@ class Animation:
         self.drawn = ColumnDataSource(empty("x", "y"), name="mdhmc-anim-drawn")
         p.line("x", "y", source=self.points, line_color="#3a3a3a", line_alpha=0.6, line_width=1.5)
         p.scatter("x", "y", size="size", source=self.points, fill_color="#7b3294", fill_alpha=0.45,
-                  line_color="#4a1a5e", legend_label="integration point (size = weight)")
-        p.scatter("x", "y", source=self.trig, marker="triangle", size=13, fill_color="#ff7f00", line_color="#7f3f00",
-                  legend_label="trigger (momentum redrawn)")
+                  line_color="#4a1a5e")
+        p.scatter("x", "y", source=self.trig, marker="triangle", size=13, fill_color="#ff7f00", line_color="#7f3f00")
         p.scatter("x", "y", source=self.head, size=14, fill_color="white", line_color="black", line_width=2.5)
-        p.scatter("x", "y", source=self.drawn, marker="star", size=26, fill_color="#ffd700", line_color="black",
-                  legend_label="drawn point")
+        p.scatter("x", "y", source=self.drawn, marker="star", size=26, fill_color="#ffd700", line_color="black")
         # Metropolis proposals and swaps of the followed walkers
         self.moves = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": [], "color": []}, name="mdhmc-anim-moves")
         self.rejected = ColumnDataSource(empty("x", "y"), name="mdhmc-anim-rejected")
         self.followed = ColumnDataSource({"x": [], "y": [], "color": []}, name="mdhmc-anim-followed")
         p.segment("x0", "y0", "x1", "y1", source=self.moves, line_color="color", line_width=3)
-        p.scatter("x1", "y1", source=self.moves, marker="circle", size=9, fill_color="color", line_color=None,
-                  legend_label="accepted proposal")
+        p.scatter("x1", "y1", source=self.moves, marker="circle", size=9, fill_color="color", line_color=None)
         p.scatter("x", "y", source=self.rejected, marker="circle", size=20, fill_alpha=0, line_color=HOT,
-                  line_width=3, legend_label="rejected (stays)")
+                  line_width=3)
         p.scatter("x", "y", source=self.followed, size=12, fill_color="color", line_color="black", line_width=1.5)
-        p.legend.location = "top_left"
-        p.legend.label_text_font_size = "11px"
-        p.legend.background_fill_alpha = 0.7
-        p.legend.padding, p.legend.spacing, p.legend.margin = 2, 0, 2
         self.caption = Label(x=8, y=8, x_units="screen", y_units="screen", text="", text_font_size="12px",
                              background_fill_color="white", background_fill_alpha=0.85)
         p.add_layout(self.caption)

@@ -66,12 +66,20 @@ def _fig_pane(fig, name: str | None = None, **kw):
     """A figure that fills its box."""
     fig.sizing_mode = "stretch_both"
     fig.width_policy = fig.height_policy = "max"
+    fig.width = fig.height = None  # the box decides, not the figure's preferred size
     fig.min_width, fig.min_height = 120, 90
-    return pn.pane.Bokeh(fig, sizing_mode="stretch_both", margin=(2, 2), **kw)
+    return pn.pane.Bokeh(fig, sizing_mode="stretch_both", margin=(2, 2), styles={"min-width": "0", "overflow": "hidden"},
+                         **kw)
 
 
 def _column(*objs, **kw):
     return pn.Column(*objs, sizing_mode="stretch_both", margin=0, **kw)
+
+
+def _grid(*objs, ncols: int = 2):
+    """Equal columns that never grow past their box (a CSS grid: 1fr each, min 0)."""
+    return pn.GridBox(*objs, ncols=ncols, sizing_mode="stretch_both", margin=0,
+                      styles={"grid-template-columns": f"repeat({ncols}, minmax(0, 1fr))", "overflow": "hidden"})
 
 
 def _row(*objs, **kw):
@@ -96,13 +104,13 @@ def compose(app):
                       (app.mass.fig, "mass")):
         fig.name = f"mdhmc-{name}-fig"
     energy = _column(_fig_pane(app.energy.energy), _fig_pane(app.energy.herr))
-    qq = _row(_fig_pane(app.qq.x.fig), _fig_pane(app.qq.y.fig))
+    qq = _grid(_fig_pane(app.qq.x.fig), _fig_pane(app.qq.y.fig))
     t = app.temperatures
-    temps = _row(_column(t.naive.pane, _fig_pane(t.bars), _fig_pane(t.swaps_fig)),
-                 _column(*[_fig_pane(f) for f in app.rung_view.figures]))
+    trace, pairs = app.rung_view.figures
+    temps = _column(t.naive.pane, _grid(_fig_pane(trace), _fig_pane(pairs), _fig_pane(t.bars), _fig_pane(t.swaps_fig)))
     mass = _fig_pane(app.mass.fig)
     a = app.animation.figures
-    anim = _column(app.animation.toolbar, _row(_fig_pane(a[0]), _column(_fig_pane(a[1]), _fig_pane(a[2]))))
+    anim = _column(app.animation.toolbar, _grid(_fig_pane(a[0]), _column(_fig_pane(a[1]), _fig_pane(a[2]))))
     app.lessons = lessons.LessonPanel(app.controls, app.messages, app.sidebar.load_preset)
     app.teach.div.update(sizing_mode="stretch_width", width=None)
     lesson = pn.Column(app.lessons, app.teach.pane, sizing_mode="stretch_both", margin=(4, 8),

@@ -211,24 +211,23 @@ class RungView:
         else:
             tracker = getattr(source_of_trace, "replicas", None)
             self._get = tracker.snapshot if tracker is not None else (lambda: None)
-        p = self.trace_fig = make_figure("Rung of 4 walkers over time (swaps move them)", 330, 220,
+        p = self.trace_fig = make_figure("Rungs of 4 walkers", 330, 220,
                                          x_range=Range1d(0, 50), y_range=Range1d(-0.9, 1.5), name="mdhmc-rung-trace-fig")
         self.trace = ColumnDataSource({"xs": [], "ys": [], "color": [], "label": []}, name="mdhmc-rung-trace")
-        p.multi_line("xs", "ys", source=self.trace, line_color="color", line_width=2.5, line_alpha=0.85,
-                     legend_field="label")
+        p.multi_line("xs", "ys", source=self.trace, line_color="color", line_width=2.5, line_alpha=0.85)
         self.ej = ColumnDataSource(empty("x", "y", "n"), name="mdhmc-ejections")
         p.scatter("x", "y", source=self.ej, marker="inverted_triangle", size=9, fill_color=HOT, line_color=None,
-                  legend_label="ejection (tail point leaves T = 1)")
-        p.legend.location = "top_left"
-        p.legend.label_text_font_size = "10px"
-        p.legend.background_fill_alpha = 0.6
-        p.legend.padding, p.legend.spacing, p.legend.margin = 2, 0, 2
+                  legend_label="ejection")
+        p.legend.location = "top_right"
+        p.legend.label_text_font_size = "11px"
+        p.legend.background_fill_alpha = 0.7
+        p.legend.padding, p.legend.spacing, p.legend.margin = 1, 0, 2
         p.xaxis.axis_label = "sweep"
         p.yaxis.axis_label = "rung (0 = cold)"
         self.note = Label(x=8, y=8, x_units="screen", y_units="screen", text="", text_font_size="11px",
                           text_color="#555555", background_fill_color="white", background_fill_alpha=0.8)
         p.add_layout(self.note)
-        q = self.pairs_fig = make_figure("Swap acceptance per adjacent pair", 330, 170,
+        q = self.pairs_fig = make_figure("Swap acc. per pair", 330, 170,
                                          x_range=FactorRange(factors=["T0↔T1"]), y_range=Range1d(0, 1), name="mdhmc-pairs-fig")
         self.pairs = ColumnDataSource({"pair": ["T0↔T1"], "acc": [0.0], "label": [""]}, name="mdhmc-pair-acceptance")
         q.vbar(x="pair", top="acc", width=0.7, source=self.pairs, fill_color="#6a51a3", line_color=None)
@@ -260,8 +259,10 @@ class RungView:
         offs = (np.arange(n) - (n - 1) / 2) * 0.06
         self.trace.data = {"xs": [snap.sweep] * n, "ys": [snap.rungs[:, j] + offs[j] for j in range(n)],
                            "color": list(REPLICA_COLORS[:n]),
-                           "label": [f"walker {w}: {t} round trip{'s' if t != 1 else ''}"
-                                     for w, t in zip(snap.walkers, snap.round_trips)]}
+                           "label": [f"walker {w}: {t} round trips" for w, t in zip(snap.walkers, snap.round_trips)]}
+        title = "Round trips: " + ", ".join(str(t) for t in snap.round_trips)
+        if self.trace_fig.title.text != title:
+            self.trace_fig.title.text = title
         self.ej.data = {"x": snap.ej_sweep, "y": np.full(len(snap.ej_sweep), -0.5), "n": snap.ej_count}
         yr = self.trace_fig.y_range
         if yr.end != k - 0.5 + 0.9:
@@ -275,8 +276,7 @@ class RungView:
         acc = np.where(np.isfinite(snap.pairs), snap.pairs, 0.0)
         self.pairs.data = {"pair": labels, "acc": acc.tolist(),
                            "label": [f"{a:.2f}" if np.isfinite(a) else "–" for a in snap.pairs]}
-        self.pairs_fig.title.text = f"Swap acceptance per adjacent pair ({snap.pairs_source})" \
-            if snap.pairs_source else "Swap acceptance per adjacent pair"
+        self.pairs_fig.title.text = "Swap acc. per pair" + (" (?)" if "not reported" in snap.pairs_source else "")
         self.note.text = "" if len(snap.sweep) > 1 else "waiting for the tempering phase"
 
     def __panel__(self):
