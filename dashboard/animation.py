@@ -65,7 +65,7 @@ class Animation:
         self.play = pn.widgets.Toggle(name="▶ Play", value=True, width=72, margin=(2, 3))
         self.step_btn = pn.widgets.Button(name="Step ⏭", width=72, margin=(2, 3))
         self.restart = pn.widgets.Button(name="Restart", width=72, margin=(2, 3))
-        self.speed = pn.widgets.FloatSlider(name="points / s", start=1, end=200, value=20, step=1, width=150,
+        self.speed = pn.widgets.FloatSlider(name="points / s", start=1, end=200, value=10, step=1, width=150,
                                             margin=(0, 8))
         self.status = pn.pane.Str("", margin=(6, 6), styles={"font-size": "13px"})
         self.key = Text(KEY_HTML, name="mdhmc-anim-key", margin=(0, 6))
@@ -83,6 +83,7 @@ class Animation:
         self.head = ColumnDataSource(empty("x", "y"))
         self.trig = ColumnDataSource(empty("x", "y"), name="mdhmc-anim-triggers")
         self.drawn = ColumnDataSource(empty("x", "y"), name="mdhmc-anim-drawn")
+        p.line("x", "y", source=self.recorded, visible=False)  # the whole recording, in the page (tests read it)
         p.line("x", "y", source=self.points, line_color="#3a3a3a", line_alpha=0.6, line_width=1.5)
         p.scatter("x", "y", size="size", source=self.points, fill_color="#7b3294", fill_alpha=0.45,
                   line_color="#4a1a5e")

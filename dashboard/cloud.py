@@ -210,7 +210,8 @@ class WalkerCloud(pn.viewable.Viewer):
                     src.data = empty(*src.data.keys())
         else:
             self.traj_line.data = {"x": tr.line_x, "y": tr.line_y}
-            self.traj.data = {"x": tr.x, "y": tr.y, "size": tr.size, "w": tr.w}
+            # smaller than the recorded sizes: the trajectory must not hide the cloud under it
+            self.traj.data = {"x": tr.x, "y": tr.y, "size": 2.0 + 0.5 * np.asarray(tr.size), "w": tr.w}
             self.marks.data = {"x": [tr.start[0]], "y": [tr.start[1]]}
             self.chosen.data = {"x": [tr.chosen[0]], "y": [tr.chosen[1]]} if tr.chosen else empty("x", "y")
             self.triggers.data = {"x": tr.triggers.x, "y": tr.triggers.y} if tr.triggers else empty("x", "y")

@@ -61,7 +61,7 @@ def test_every_plot_fits_the_window(browser, dashboard_server, size):
             click_tab(page, tab)
             for name in ["mdhmc-cloud", *names]:
                 page.wait_for_function(f"() => {{ const r = ({RECT})('{name}'); return r && r[2] - r[0] > 100 "
-                                       f"&& r[3] - r[1] > 80; }}", timeout=30_000, polling=100)
+                                       f"&& r[3] - r[1] > 80; }}", timeout=90_000, polling=100)
                 left, top, right, bottom = page.evaluate(RECT, name)
                 assert left >= 0 and top >= 0 and right <= w + 0.5 and bottom <= h + 0.5, \
                     f"{name} at {w}x{h} (tab {tab}): box {(left, top, right, bottom)} leaves the window"
@@ -78,7 +78,7 @@ def test_large_text_and_hide_hot_rungs(browser, dashboard_server):
     try:
         size = page.evaluate(f"() => {model('mdhmc-cloud')}.title.text_font_size")
         page.get_by_role("button", name="Large text").click()
-        page.wait_for_function(f"() => {model('mdhmc-cloud')}.title.text_font_size !== '{size}'", timeout=20_000)
+        page.wait_for_function(f"() => {model('mdhmc-cloud')}.title.text_font_size !== '{size}'", timeout=90_000)
         page.screenshot(path=str(ARTIFACTS / "lecture-large-text.png"))
         page.get_by_role("button", name="Hide hot").click()
         # the hot walkers' renderer is hidden, the cold one still drawn
@@ -87,7 +87,7 @@ def test_large_text_and_hide_hot_rungs(browser, dashboard_server):
           return [...Bokeh.documents[0].all_models].filter(m => m.data_source === src).map(r => r.visible);
         }}"""
         page.wait_for_function(f"() => {{ const v = ({visible})(); return v.includes(false) && v.includes(true); }}",
-                               timeout=20_000)
+                               timeout=90_000)
     finally:
         ctx.close()
 
@@ -98,7 +98,7 @@ def test_animation_replays_the_recorded_trajectory_in_order(browser, dashboard_s
         page.wait_for_function(f"() => {model('mdhmc-energy')}.data.step.length > 0", timeout=60_000)
         click_tab(page, "Animation")
         page.get_by_role("button", name="Animate").click()
-        page.wait_for_function(f"() => {model('mdhmc-anim-recorded')}.data.x.length > 5", timeout=30_000)
+        page.wait_for_function(f"() => {model('mdhmc-anim-recorded')}.data.x.length > 5", timeout=90_000)
         rec = page.evaluate(f"() => [Array.from({model('mdhmc-anim-recorded')}.data.x), "
                             f"Array.from({model('mdhmc-anim-recorded')}.data.y)]")
         n = len(rec[0])
@@ -115,7 +115,7 @@ def test_animation_replays_the_recorded_trajectory_in_order(browser, dashboard_s
             k = len(x)
             assert x == rec[0][:k] and y == rec[1][:k]
             assert i == list(range(k))
-        page.wait_for_function(f"() => {model('mdhmc-anim-drawn')}.data.x.length === 1", timeout=20_000)
+        page.wait_for_function(f"() => {model('mdhmc-anim-drawn')}.data.x.length === 1", timeout=90_000)
         page.screenshot(path=str(ARTIFACTS / "lecture-animation.png"))
     finally:
         ctx.close()
@@ -130,12 +130,13 @@ def _sweep(page) -> int:
 def test_keyboard_space_pauses_arrow_steps_r_resets(browser, dashboard_server):
     ctx, page = open_page(browser, dashboard_server, query="?stage=tempering")
     try:
-        page.wait_for_function(f"() => /sweep/i.test({model('mdhmc-strip')}.text)", timeout=30_000)
+        page.wait_for_function(f"() => /sweep/i.test({model('mdhmc-strip')}.text)", timeout=90_000)
         page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
                                "<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) > 3; }",
                                timeout=60_000)
-        page.locator("body").click(position={"x": 5, "y": 5})
-        page.keyboard.press(" ")  # pause
+        page.mouse.click(5, 5)  # the header: no widget has the focus
+        page.keyboard.press(" ")  # pause: the server's answer shows as the Pause button turning solid
+        page.locator(".bk-panel-models-widgets-Button.solid", has_text="Pause").first.wait_for(timeout=120_000)
         # paused: the sweep count stops (read it until two reads a second apart agree)
         last, stable = _sweep(page), 0
         for _ in range(60):
@@ -149,14 +150,14 @@ def test_keyboard_space_pauses_arrow_steps_r_resets(browser, dashboard_server):
         page.keyboard.press("ArrowRight")  # one sweep
         page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
                                f"<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) "
-                               f"=== {last + 1}; }}", timeout=30_000)
+                               f"=== {last + 1}; }}", timeout=90_000)
         page.keyboard.press("r")  # reset: back to sweep 0
         page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
                                "<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) === 0; }",
-                               timeout=30_000)
+                               timeout=90_000)
         page.keyboard.press(" ")  # play again
         page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
                                "<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) > 0; }",
-                               timeout=30_000)
+                               timeout=90_000)
     finally:
         ctx.close()
