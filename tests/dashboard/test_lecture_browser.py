@@ -42,7 +42,8 @@ def model(name: str) -> str:
 def open_page(browser, server, size=(1366, 768), query=""):
     ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = ctx.new_page()
-    page.goto(server.url + query)
+    page.set_default_timeout(180_000)  # a loaded 2-core machine: clicks can wait for a busy page
+    page.goto(server.url + query, timeout=180_000)
     page.wait_for_function(READY, timeout=120_000, polling=100)
     return ctx, page
 
