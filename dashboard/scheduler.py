@@ -1,10 +1,11 @@
 """Fair share of the server's cores between the sessions of one process (a room of students).
 
 Every worker asks, per frame, how long it may sweep (`frame_budget_s`) and takes a core for
-each sweep (`slot`). The budget is wall-clock time: with more active sessions each one gets
-fewer sweeps per frame, and the frame rate stays near ``TOTAL_FPS / sessions`` but never under
-``MIN_FPS`` -- pages slow down their sampling, they do not freeze. At most ``CORES`` sweeps run
-at once (the numba kernels release the GIL), waiting workers are served in arrival order.
+each sweep (`slot`). The budget is wall-clock time: a session alone may sweep ``ALONE_S`` per
+frame (its "sweeps per frame" as set); with others active each gets a share of the cores and
+at most ``1 / MIN_FPS`` per frame -- fewer sweeps per frame, the pages keep updating. At most
+``CORES`` sweeps run at once (the numba kernels release the GIL), waiting workers are served in
+arrival order. A single sweep longer than the budget still runs whole: frames then wait for it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from contextlib import contextmanager
 __all__ = ["frame_budget_s", "slot", "active", "forget", "CORES"]
 
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-TOTAL_FPS = float(os.environ.get("MDHMC_TOTAL_FPS", "160"))  # frames/s the server draws for all pages together
-MAX_FPS = 50.0  # one session alone: the periodic callback's rate
+ALONE_S = 0.5  # one session alone: sweeping per frame, at most
+MAX_FPS = 50.0  # the periodic callback's rate
 MIN_FPS = 8.0  # never fewer frames than this per page (>= 5 updates/s with slack)
 ACTIVE_S = 1.0  # a worker that asked within this long is active
 
@@ -43,8 +44,10 @@ def frame_budget_s(session: int) -> float:
     """Seconds of sweeping before session ``session`` publishes its next frame."""
     with _lock:
         _seen[session] = time.monotonic()
-    fps = min(MAX_FPS, max(MIN_FPS, TOTAL_FPS / active()))
-    return 1.0 / fps
+    n = active()
+    if n <= 1:
+        return ALONE_S
+    return min(1.0 / MIN_FPS, max(1.0 / MAX_FPS, ALONE_S * CORES / n))
 
 
 def forget(session: int) -> None:
