@@ -156,23 +156,9 @@ class App(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ page
     def _build_page(self):
-        main = pn.Column(
-            self.messages, self.strip,
-            pn.FlexBox(self.cloud, self.cloud_hmc, pn.Column(self.teach.pane, self.energy, margin=0),
-                       gap="4px", flex_wrap="wrap"),
-            pn.FlexBox(self.qq, self.temperatures, self.mass, gap="4px", flex_wrap="wrap"),
-            sizing_mode="stretch_width")
-        if os.environ.get("MDHMC_TEMPLATE") == "bootstrap":
-            return pn.template.BootstrapTemplate(title=TITLE, header_background=HEADER_COLOR, sidebar_width=330,
-                                                 sidebar=[self.sidebar], main=[main])
-        # no template: Panel's templates carry HTML panes that make every page load MathJax
-        header = Div(text=f'<div class="mdhmc-header">{html.escape(TITLE)}</div>', disable_math=True,
-                     stylesheets=[InlineStyleSheet(css=HEADER_CSS)], margin=0)
-        side = pn.Column(self.sidebar, width=330, margin=(6, 8, 6, 8), styles=SIDEBAR_STYLES)
-        return pn.Column(pn.Row(pn.pane.Bokeh(header, margin=0), sizing_mode="stretch_width", margin=(0, 0, 4, 0),
-                                styles={"background": HEADER_COLOR}),
-                         pn.Row(side, main, sizing_mode="stretch_width", margin=0),
-                         sizing_mode="stretch_width", margin=0)
+        from mdhmc.dashboard import layout  # the arrangement (lecture mode) lives there
+
+        return layout.compose(self)
 
     def _sync_url(self):
         """Controls <-> URL query (served pages only); keys of older links are read too.
@@ -339,5 +325,8 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
 
     from mdhmc.dashboard.app import quiet_closed_sockets as _quiet
 
+    from mdhmc.dashboard.watch import WatchPage as _Watch, watched as _watched
+
     _quiet()
-    (_full_page() if _full() else _App()).servable(title=_TITLE)
+    _session = _watched()  # ?watch=<id>: a read-only mirror of another session (no worker)
+    (_Watch(_session) if _session is not None else _full_page() if _full() else _App()).servable(title=_TITLE)

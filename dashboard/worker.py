@@ -31,9 +31,10 @@ import time
 
 from mdhmc.sampler import Sampler
 
-from . import readout, registry
+from . import readout, registry, scheduler
 from .controls import SETTING_NAMES, Controls
 from .frames import Frame
+from .rungs import ReplicaTracker
 from .samplers import Samplers, error_text
 
 __all__ = ["Worker"]
@@ -81,6 +82,7 @@ class Worker:
         self._traj = (None, None, 0.0)  # (traces' version, trajectory, when) last sent
         self._progress = None
         self._diag = readout.Diagnostics()
+        self.replicas = ReplicaTracker()  # a few walkers' rungs over time (dashboard/rungs.py)
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
                                                                  "sweeps_per_frame", *SETTING_NAMES]),
                           controls.param.watch(self._on_playing, ["playing"])]
@@ -176,6 +178,7 @@ class Worker:
             with self._slot_lock:
                 self._slot = None
         registry.closed(self)
+        scheduler.forget(self.id)
         return stopped
 
     @property
@@ -279,16 +282,17 @@ class Worker:
             if self._stop.is_set() or self._requests_pending():
                 return  # apply the new requests first (top of the next iteration)
         n = 1 if steps > 0 and not playing else self.controls.sweeps_per_frame
+        budget = scheduler.frame_budget_s(self.id)  # fair share: fewer sweeps per frame when crowded
         t0 = time.perf_counter()
         for k in range(n):
             if self._stop.is_set():
                 return
             if k and (self._requests_pending() or not self.controls.playing):
                 break
-            with self.lock:
+            with scheduler.slot(), self.lock:
                 if not self.samplers.sweep(self._record, self._should_stop if steps == 0 else self._closing_mid):
                     break
-            if k and time.perf_counter() - t0 > 0.5:  # stay interactive with slow sweeps
+            if k and time.perf_counter() - t0 > budget:  # stay interactive with slow sweeps
                 break
         self._publish()
         # diagnostics after the frame is out (they ride with the next one), unless a change of
@@ -298,7 +302,10 @@ class Worker:
 
     def _record(self, s: Sampler, rec: dict):
         """One finished sweep of ``s`` into the traces (worker thread)."""
-        self._traces.add(s, rec, main=s is self.sampler)
+        main = s is self.sampler
+        self._traces.add(s, rec, main=main)
+        if main:  # the diffusion probe's walkers are not the ensemble's
+            self.replicas.add(s, rec)
 
     def _closing(self) -> bool:
         """The session is closing or its page went away: leave the sweep now (asked between
@@ -372,6 +379,7 @@ class Worker:
         """Drop what was read from the old samplers (worker thread)."""
         self._traces.clear(self.sampler.sweep_count if self.sampler is not None else None)
         self._diag.clear()
+        self.replicas.clear()
         self._layout = None
 
     def _coords(self) -> tuple[int, int]:
@@ -439,3 +447,4 @@ class Worker:
         with self._slot_lock:
             self._slot = frame
             self._consumed.clear()
+        registry.publish(self, frame)  # presenter mode: viewers read it (dashboard/registry.py)
