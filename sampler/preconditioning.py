@@ -1,0 +1,170 @@
+"""Diagonal preconditioning of the diffusion stage, and its step-size control (issue 10).
+
+A per-coordinate scale S serves twice: as the mass, M = mass / S^2 (unit-frequency motion in
+the scaled coordinates y = x / S), and as the metric of the SPSA perturbation (`sampler.spsa`:
+perturb by c S Delta), whose noise then grows like |S grad| (about sqrt(dim) near the typical
+set) instead of |grad| (sum of 1/sd^2: ~10^8 on the 1,000-D stiff wells).
+
+How S is estimated (read before choosing): Stan/BlackJAX window adaptation uses the sample
+variance of positions from windows of one chain; Leimkuhler-Matthews-Weare ensemble
+preconditioning uses the spread of the *other* walkers; MEADS (Hoffman and Sountsov 2022)
+uses sqrt(Var(x) / Var(grad)) across the ensemble. Here the gradient is an SPSA estimate
+whose noise (|S grad| per coordinate, the same for every coordinate) swamps a per-coordinate
+gradient variance, so the gradient route is taken by curvature instead:
+
+- ``ensemble``: 1.4826 x MAD of the walkers' positions per coordinate (robust to walkers
+  still far out; the standard deviation where the MAD is zero);
+- ``curvature``: also the diagonal curvature by central second differences of lp at a few
+  walkers with median lp, S_j = min(spread_j, 1 / sqrt(median curvature_j)). For a normal
+  target 1/sqrt(curvature) is the sd wherever the walkers are, so a dispersed start gets the
+  stiff scales right at the first refresh; where lp is flat or convex (between modes) the
+  spread takes over. Cost: 2 dim evaluations per probe walker (probes shrink with dim).
+
+`DiffusionAdaptation` refreshes S and steers the step size between sweeps while the stage
+warms up (``diffusion_warmup`` sweeps), then freezes both. Step size: the MCLMC rule
+(Robnik et al. 2023): keep the mean square energy change of one integration step per
+dimension near 5e-4, by eps <- eps (target / measured)^(1/4) (clipped to a factor 2 per
+sweep; 1/4: the change is ~eps^6 for an exact leapfrog, ~eps^2 when SPSA noise dominates,
+and the root converges for both). ``step_size`` is the starting value; a change of the
+setting (e.g. the dashboard's slider) sets the step size directly, during warm-up or after.
+
+Search: a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
+dim-dimensional normal) below the ensemble median searches for the typical set that sweep:
+its points weigh -Herr (a descent that friction drains of energy is favoured rather than
+pinned to its start by the energy window) and friction ``search_friction`` damps it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "DiffusionAdaptation",
+           "ENERGY_VARIANCE_PER_DIM"]
+
+#: MCLMC's target: mean square energy change of one step, per dimension
+ENERGY_VARIANCE_PER_DIM = 5e-4
+_MAD_TO_SD = 1.482602218505602
+_STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
+_PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
+
+
+def ensemble_scale(positions: np.ndarray) -> np.ndarray:
+    """1.4826 x MAD per coordinate (the sd where the MAD is 0, 1 where both are)."""
+    med = np.median(positions, axis=0)
+    mad = _MAD_TO_SD * np.median(np.abs(positions - med), axis=0)
+    sd = positions.std(axis=0)
+    out = np.where(mad > 0, mad, sd)
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
+
+
+@nb.njit(nogil=True, cache=True)
+def _diag_curvature(log_density, x, h, out):
+    """-(lp(x + h e_j) + lp(x - h e_j) - 2 lp(x)) / h_j^2 into ``out`` (x restored)."""
+    lp0 = log_density(x)
+    for j in range(x.shape[0]):
+        x0 = x[j]
+        x[j] = x0 + h[j]
+        up = log_density(x)
+        x[j] = x0 - h[j]
+        down = log_density(x)
+        x[j] = x0
+        out[j] = -(up + down - 2.0 * lp0) / (h[j] * h[j])
+
+
+def curvature_scale(target, positions: np.ndarray, lp: np.ndarray, spread: np.ndarray,
+                    probes: int | None = None) -> np.ndarray:
+    """min(spread, 1/sqrt(median diagonal curvature)) over ``probes`` walkers of median lp."""
+    n, dim = positions.shape
+    if probes is None:
+        probes = int(np.clip(_PROBE_EVALS // (2 * dim * dim), 1, 8))
+    finite = np.flatnonzero(np.isfinite(lp))
+    if finite.size == 0:
+        return spread
+    order = finite[np.argsort(np.abs(lp[finite] - np.median(lp[finite])))]
+    h = 1e-3 * spread
+    curv = np.empty((min(probes, order.size), dim))
+    for r, i in enumerate(order[: curv.shape[0]]):
+        _diag_curvature(target.log_density, positions[i].copy(), h, curv[r])
+    c = np.median(curv, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = np.where(np.isfinite(c) & (c > 0), 1.0 / np.sqrt(c), np.inf)
+    return np.minimum(spread, local)
+
+
+def estimate_scale(kind: str, target, positions: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
+    """The scale of preconditioner ``kind`` ("none": None) from the ensemble."""
+    if kind == "none":
+        return None
+    ok = np.isfinite(lp)
+    pts = positions[ok] if ok.sum() >= 2 else positions
+    spread = ensemble_scale(pts)
+    if kind == "ensemble":
+        return spread
+    return curvature_scale(target, positions, lp, spread)
+
+
+def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
+    """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the median (None: none)."""
+    if not math.isfinite(search_sds):
+        return None
+    ok = np.isfinite(lp)
+    if not ok.any():
+        return None
+    cut = np.median(lp[ok]) - search_sds * math.sqrt(dim / 2.0)
+    out = ok & (lp < cut)
+    return out if out.any() else None
+
+
+class DiffusionAdaptation:
+    """Preconditioner scale and step size of the diffusion stage: adapted between sweeps while
+    ``adapt`` is true (the stage's warm-up), frozen otherwise.
+
+    ``scale`` (None: no preconditioning) and ``step_size`` are what the next sweep uses.
+    ``refreshes`` and ``steers`` count the adaptations (a test checks they stop).
+    """
+
+    def __init__(self):
+        self.scale = None
+        self.kind = "none"
+        self.step_size = None  # None: not yet seen a setting
+        self.user_step_size = None
+        self.refreshes = 0
+        self.steers = 0
+
+    def before_sweep(self, target, state, settings, adapt: bool):
+        """Refresh the scale (warm-up, or the first sweep of a newly chosen preconditioner) and
+        take a changed ``step_size`` setting; returns the (scale, step_size, search) to run."""
+        if settings.step_size != self.user_step_size:
+            # the user's value (first sweep, or a live change) is taken as it is
+            self.user_step_size = settings.step_size
+            self.step_size = settings.step_size
+        if settings.precondition != self.kind:
+            self.kind = settings.precondition
+            self.scale = None
+            self._refresh(target, state)
+        elif adapt and self.kind != "none":
+            self._refresh(target, state)
+        search = searching(state.log_density, target.dim, settings.search_sds)
+        return self.scale, self.step_size, search
+
+    def _refresh(self, target, state):
+        self.scale = estimate_scale(self.kind, target, state.positions, state.log_density)
+        self.refreshes += self.scale is not None
+
+    def after_sweep(self, settings, info, dim: int, adapt: bool):
+        """Steer the step size from the sweep's energy changes (warm-up and adapt_step_size only)."""
+        if not (adapt and settings.adapt_step_size) or info.step_dh2 is None:
+            return
+        dh2 = info.step_dh2[np.isfinite(info.step_dh2)]
+        if dh2.size == 0:
+            return
+        measured = float(np.median(dh2)) / dim
+        if measured <= 0:
+            factor = 2.0
+        else:
+            factor = float(np.clip((ENERGY_VARIANCE_PER_DIM / measured) ** 0.25, 0.5, 2.0))
+        self.step_size = float(np.clip(self.step_size * factor, *_STEP_LIMITS))
+        self.steers += 1
