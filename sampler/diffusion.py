@@ -187,15 +187,20 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         sdh2 += (h - h_before) ** 2
-        triggered = abs(h - h_before) > trigger
+        # a searcher's energy is far above the typical set's, and so are its step errors: the
+        # trigger would redraw its momentum at every step (leapfrog in the scaled coordinates
+        # stays stable, and the damping drains what the errors add)
+        triggered = abs(h - h_before) > trigger and not search[i]
         if triggered:
             # an integration step that jumps in energy is a divergence in the making: start afresh
             fill_normal(rng, i, p, sqrt_mass)
             triggers += 1
         else:
-            friction = math.exp(-gain * (h - h_star) * step_size)
             if search[i]:
-                friction *= damp
+                # a searcher is far above any sensible H*: plain damping instead of the thermostat
+                friction = damp
+            else:
+                friction = math.exp(-gain * (h - h_star) * step_size)
             for j in range(d):
                 p[j] *= friction
             if noise > 0.0:
@@ -236,7 +241,8 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     fstats[i, S_HERR] = she / npts
     fstats[i, S_ABS_HERR] = sahe / npts
     fstats[i, S_POINTS] = npts
-    fstats[i, S_STEP_DH2] = sdh2 / steps_done if steps_done > 0 else math.nan
+    # the step-size control reads the walkers near the typical set only
+    fstats[i, S_STEP_DH2] = sdh2 / steps_done if steps_done > 0 and not search[i] else math.nan
     icounts[i, C_EVALS] += evals
     icounts[i, C_GRAD_EVALS] += gevals
     icounts[i, C_STEPS] += steps_done
@@ -309,7 +315,7 @@ class DiffusionParams(NamedTuple):
     @classmethod
     def from_settings(cls, s) -> "DiffusionParams":
         return cls(s.step_size, s.steps, s.delta, s.viscosity_gain, s.noise, s.hot, s.trigger, s.gradient,
-                   s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator, s.weighting, s.search_friction)
+                   s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator, s.weighting)
 
 
 class TrackedTrajectory(NamedTuple):

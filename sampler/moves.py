@@ -91,11 +91,11 @@ class DiffusionMove:
         self.adaptation = DiffusionAdaptation()
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
-        scale, step_size, search = self.adaptation.before_sweep(self.target, state, settings, adapt)
+        scale, step_size, searchers, search_evals = self.adaptation.before_sweep(self.target, state, settings, adapt)
         params = diffusion.DiffusionParams.from_settings(settings)
         if step_size != params.step_size:
             params = params._replace(step_size=step_size)
-        _, info = self.step(state, params, chunks, scale, search)
+        _, info = self.step(state, params, chunks, scale)
         self.adaptation.after_sweep(settings, info, self.target.dim, adapt)
         fields = dict(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
                       mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
@@ -107,8 +107,9 @@ class DiffusionMove:
                           tracked_H=float(e[:, 2].mean()), tracked_herr=float(e[:, 3].mean()))
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
-        if info.searching:
-            counts["searching"] = info.searching
+        if searchers:
+            counts["searching"] = searchers
+            counts["lp_evals"] += search_evals
         return MoveRecord(fields, counts, info)
 
     def points_in_flight(self, lo, hi):

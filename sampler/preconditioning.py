@@ -29,9 +29,13 @@ and the root converges for both). ``step_size`` is the starting value; a change 
 setting (e.g. the dashboard's slider) sets the step size directly, during warm-up or after.
 
 Search: a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
-dim-dimensional normal) below the ensemble median searches for the typical set that sweep:
-its points weigh -Herr (a descent that friction drains of energy is favoured rather than
-pinned to its start by the energy window) and friction ``search_friction`` damps it.
+dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
+set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
+curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises), then runs
+its trajectory like the others. Why not a damped SPSA trajectory: far out, the SPSA noise in
+the scaled coordinates is |y| per coordinate, so each evaluation can shrink |y|^2 by at most a
+factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per walker (16,000
+at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff parameters.
 """
 
 from __future__ import annotations
@@ -41,14 +45,15 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "DiffusionAdaptation",
+__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "newton_search", "DiffusionAdaptation",
            "ENERGY_VARIANCE_PER_DIM"]
 
 #: MCLMC's target: mean square energy change of one step, per dimension
 ENERGY_VARIANCE_PER_DIM = 5e-4
 _MAD_TO_SD = 1.482602218505602
 _STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
-_PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
+_PROBE_EVALS = 4_000_000
+SEARCH_QUANTILE = 0.9  # coordinate-evaluations per curvature refresh, all probes together
 
 
 def ensemble_scale(positions: np.ndarray) -> np.ndarray:
@@ -107,15 +112,72 @@ def estimate_scale(kind: str, target, positions: np.ndarray, lp: np.ndarray) -> 
 
 
 def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
-    """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the median (None: none)."""
+    """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the ensemble's 90th
+    percentile of lp (None: none). Not the median: from dispersed starts the median walker is
+    itself far out, and the best tenth sets the level the others search toward."""
     if not math.isfinite(search_sds):
         return None
     ok = np.isfinite(lp)
     if not ok.any():
         return None
-    cut = np.median(lp[ok]) - search_sds * math.sqrt(dim / 2.0)
+    cut = np.quantile(lp[ok], SEARCH_QUANTILE) - search_sds * math.sqrt(dim / 2.0)
     out = ok & (lp < cut)
     return out if out.any() else None
+
+
+@nb.njit(nogil=True, cache=True, parallel=True)
+def _newton_walkers(log_density, x, lp, which, h, floor, max_halvings, evals):
+    """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
+
+    Central differences give the gradient and the diagonal curvature at once (2 dim + 1
+    evaluations); the step is g_j / max(curvature_j, floor_j) (floor = 1/scale^2, so a flat or
+    convex coordinate takes a gradient step in the preconditioner's metric), halved until lp
+    rises. On a normal target the first step lands on the mode whatever the distance."""
+    d = x.shape[1]
+    for r in nb.prange(which.shape[0]):
+        i = which[r]
+        work = np.empty(d)
+        grad = np.empty(d)
+        curv = np.empty(d)
+        for j in range(d):
+            work[j] = x[i, j]
+        lp0 = lp[i]
+        n_ev = 0
+        for j in range(d):
+            x0 = work[j]
+            work[j] = x0 + h[j]
+            up = log_density(work)
+            work[j] = x0 - h[j]
+            down = log_density(work)
+            work[j] = x0
+            n_ev += 2
+            grad[j] = (up - down) / (2.0 * h[j])
+            curv[j] = max(-(up + down - 2.0 * lp0) / (h[j] * h[j]), floor[j])
+        t = 1.0
+        for _ in range(max_halvings):
+            for j in range(d):
+                work[j] = x[i, j] + t * grad[j] / curv[j]
+            new = log_density(work)
+            n_ev += 1
+            if math.isfinite(new) and new > lp0:
+                for j in range(d):
+                    x[i, j] = work[j]
+                lp[i] = new
+                break
+            t *= 0.5
+        evals[r] = n_ev
+
+
+def newton_search(target, positions: np.ndarray, lp: np.ndarray, which: np.ndarray, scale) -> int:
+    """A diagonal Newton step for the searching walkers ``which`` (indices), in place; returns
+    the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread)."""
+    which = np.ascontiguousarray(which, dtype=np.int64)
+    if which.size == 0:
+        return 0
+    sc = ensemble_scale(positions) if scale is None else np.asarray(scale, dtype=np.float64)
+    evals = np.zeros(which.size, dtype=np.int64)
+    _newton_walkers(target.log_density, positions, lp, which, 1e-3 * sc, 1.0 / sc**2, 30, evals)
+    return int(evals.sum())
 
 
 class DiffusionAdaptation:
@@ -135,8 +197,9 @@ class DiffusionAdaptation:
         self.steers = 0
 
     def before_sweep(self, target, state, settings, adapt: bool):
-        """Refresh the scale (warm-up, or the first sweep of a newly chosen preconditioner) and
-        take a changed ``step_size`` setting; returns the (scale, step_size, search) to run."""
+        """Refresh the scale (warm-up, or the first sweep of a newly chosen preconditioner), take
+        a changed ``step_size`` setting and move the searching walkers (`newton_search`);
+        returns (scale, step_size, searching walkers, their lp evaluations)."""
         if settings.step_size != self.user_step_size:
             # the user's value (first sweep, or a live change) is taken as it is
             self.user_step_size = settings.step_size
@@ -148,7 +211,11 @@ class DiffusionAdaptation:
         elif adapt and self.kind != "none":
             self._refresh(target, state)
         search = searching(state.log_density, target.dim, settings.search_sds)
-        return self.scale, self.step_size, search
+        if search is None:
+            return self.scale, self.step_size, 0, 0
+        which = np.flatnonzero(search)
+        evals = newton_search(target, state.positions, state.log_density, which, self.scale)
+        return self.scale, self.step_size, int(which.size), evals
 
     def _refresh(self, target, state):
         self.scale = estimate_scale(self.kind, target, state.positions, state.log_density)

@@ -151,11 +151,9 @@ SPEC: tuple[Setting, ...] = (
        "first diffusion sweeps that adapt the preconditioner and the step size", "diffusion",
        phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 100)),
     _s("search_sds", 5.0, "float", "Search below (sds)",
-       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble median searches: weights -Herr "
-       "and extra friction (inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
+       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches: "
+       "one diagonal Newton step before its trajectory (inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
        allow_inf=True, soft=(0.5, 20.0), step=0.5, thread=math.inf),
-    _s("search_friction", 1.0, "float", "Search friction", "extra damping rate of a searching walker",
-       "diffusion", phases=("diffusion",), bounds=(0, 1e6), soft=(0.0, 10.0), step=0.1),
     # --- trim, Metropolis, tempering -----------------------------------------------------
     _s("trim_sds", 3.0, "float", "Trim (sds)",
        "after diffusion keep the walkers whose lp is within this many sds of the mean (inf: keep all)",
