@@ -2,6 +2,7 @@
 
     python benchmarks/weighting.py           # the grid (~3-5 min on 2 busy cores)
     python benchmarks/weighting.py --quick   # a smaller grid
+    python benchmarks/weighting.py --replicates 8   # seed-to-seed spread at the test's point
 
 Diffusion alone on scorpio from dispersed starts, the thread's algorithm otherwise
 (`Settings.thread`: no preconditioning, fixed step size, so only the rule changes), over a
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WALKERS, SWEEPS, POOL_SWEEPS, SEED = 1000, 20, 10, 1
 GRID = {"step_size": (0.02, 0.05, 0.1), "delta": (0.3, 1.0, 3.0), "steps": (50, 200)}
 QUICK = {"step_size": (0.05,), "delta": (0.3, 1.0), "steps": (200,)}
+#: the point tests/sampler/test_diffusion_scaling.py checks each rule at (the grid's best mixing)
+TEST_POINT = {"step_size": 0.1, "delta": 1.0, "steps": 200}
 
 
 def run_rule(target, weighting: str, step_size: float, delta: float, steps: int, seed: int = SEED,
@@ -56,7 +59,10 @@ def bias(target, pool, exact) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--replicates", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.replicates:
+        return replicates(args.replicates)
     grid = QUICK if args.quick else GRID
     target = targets.get("scorpio")
     exact = target.sample_exact(20_000, np.random.default_rng(12345))
@@ -77,6 +83,21 @@ def main(argv=None):
     print(table(rows))
     if not args.quick:
         plot(rows, ROOT / "assets" / "weighting.png")
+
+
+def replicates(n: int):
+    """Seeds 1..n at `TEST_POINT`: per rule, mean and sd over seeds of stinger mass and W1."""
+    target = targets.get("scorpio")
+    exact = target.sample_exact(20_000, np.random.default_rng(12345))
+    out = {"point": TEST_POINT, "walkers": WALKERS, "sweeps": SWEEPS, "seeds": list(range(1, n + 1))}
+    for rule in WEIGHTINGS:
+        b = [bias(target, run_rule(target, rule, seed=seed, **TEST_POINT)[0], exact) for seed in out["seeds"]]
+        st = np.array([r["stinger_err"] for r in b]) + target.component_weights[3]
+        w1 = np.array([r["w1"] for r in b])
+        out[rule] = {"stinger": st.tolist(), "stinger_mean": float(st.mean()), "stinger_sd": float(st.std(ddof=1)),
+                     "w1": w1.tolist(), "w1_mean": float(w1.mean()), "w1_sd": float(w1.std(ddof=1))}
+        print(rule, json.dumps({k: v for k, v in out[rule].items() if not isinstance(v, list)}), flush=True)
+    (ROOT / "benchmarks" / "weighting-replicates.json").write_text(json.dumps(out, indent=1))
 
 
 def table(rows) -> str:

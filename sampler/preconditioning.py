@@ -23,7 +23,7 @@ gradient variance, so the gradient route is taken by curvature instead:
 `DiffusionAdaptation` refreshes S and steers the step size between sweeps while the stage
 warms up (``diffusion_warmup`` sweeps), then freezes both. Step size: the MCLMC rule
 (Robnik et al. 2023): keep the mean square energy change of one integration step per
-dimension near 5e-4, by eps <- eps (target / measured)^(1/4) (clipped to a factor 2 per
+dimension near a target (MCLMC: 5e-4; here 5e-3, see `ENERGY_VARIANCE_PER_DIM`), by eps <- eps (target / measured)^(1/4) (clipped to a factor 2 per
 sweep; 1/4: the change is ~eps^6 for an exact leapfrog, ~eps^2 when SPSA noise dominates,
 and the root converges for both). ``step_size`` is the starting value; a change of the
 setting (e.g. the dashboard's slider) sets the step size directly, during warm-up or after.
@@ -32,7 +32,9 @@ Search: a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of l
 dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
 set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
 curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises), then runs
-its trajectory like the others. Why not a damped SPSA trajectory: far out, the SPSA noise in
+its trajectory like the others. Not to the mode but into the typical set: from the Newton
+point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
+normal target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out, the SPSA noise in
 the scaled coordinates is |y| per coordinate, so each evaluation can shrink |y|^2 by at most a
 factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per walker (16,000
 at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff parameters.
@@ -45,11 +47,15 @@ import math
 import numba as nb
 import numpy as np
 
+from .rng import fill_normal
+
 __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "newton_search", "DiffusionAdaptation",
            "ENERGY_VARIANCE_PER_DIM"]
 
-#: MCLMC's target: mean square energy change of one step, per dimension
-ENERGY_VARIANCE_PER_DIM = 5e-4
+#: mean square energy change of one step, per dimension: 10x MCLMC's 5e-4, which on scorpio
+#: (diffusion only, multinomial weights) gave step sizes too short to mix in 20 sweeps
+#: (sliced W1 0.53-0.61 against 0.29-0.36 at 5e-3; 2e-2 and above: 0.41-1.04, triggers fire)
+ENERGY_VARIANCE_PER_DIM = 5e-3
 _MAD_TO_SD = 1.482602218505602
 _STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
 _PROBE_EVALS = 4_000_000
@@ -126,13 +132,14 @@ def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
 
 
 @nb.njit(nogil=True, cache=True, parallel=True)
-def _newton_walkers(log_density, x, lp, which, h, floor, max_halvings, evals):
+def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
 
     Central differences give the gradient and the diagonal curvature at once (2 dim + 1
     evaluations); the step is g_j / max(curvature_j, floor_j) (floor = 1/scale^2, so a flat or
     convex coordinate takes a gradient step in the preconditioner's metric), halved until lp
-    rises. On a normal target the first step lands on the mode whatever the distance."""
+    rises. On a normal target the first step lands on the mode whatever the distance; then
+    (``laplace``) a draw of N(x, 1/curvature) from the walker's stream."""
     d = x.shape[1]
     for r in nb.prange(which.shape[0]):
         i = which[r]
@@ -165,18 +172,33 @@ def _newton_walkers(log_density, x, lp, which, h, floor, max_halvings, evals):
                 lp[i] = new
                 break
             t *= 0.5
+        if laplace and lp[i] > lp0:
+            # land in the typical set, not on the mode: a draw of the diagonal Laplace
+            # approximation around the new point (kept if lp stays finite and above the start)
+            for j in range(d):
+                curv[j] = 1.0 / math.sqrt(curv[j])
+            fill_normal(rng, i, grad, curv)
+            for j in range(d):
+                work[j] = x[i, j] + grad[j]
+            new = log_density(work)
+            n_ev += 1
+            if math.isfinite(new) and new > lp0:
+                for j in range(d):
+                    x[i, j] = work[j]
+                lp[i] = new
         evals[r] = n_ev
 
 
-def newton_search(target, positions: np.ndarray, lp: np.ndarray, which: np.ndarray, scale) -> int:
-    """A diagonal Newton step for the searching walkers ``which`` (indices), in place; returns
-    the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread)."""
+def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale) -> int:
+    """A diagonal Newton step, then a draw of the diagonal Laplace approximation there, for the
+    searching walkers ``which`` (indices), in place (walker i draws from its stream ``rng[i]``);
+    returns the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread)."""
     which = np.ascontiguousarray(which, dtype=np.int64)
     if which.size == 0:
         return 0
     sc = ensemble_scale(positions) if scale is None else np.asarray(scale, dtype=np.float64)
     evals = np.zeros(which.size, dtype=np.int64)
-    _newton_walkers(target.log_density, positions, lp, which, 1e-3 * sc, 1.0 / sc**2, 30, evals)
+    _newton_walkers(target.log_density, positions, lp, rng, which, 1e-3 * sc, 1.0 / sc**2, 30, True, evals)
     return int(evals.sum())
 
 
@@ -214,7 +236,7 @@ class DiffusionAdaptation:
         if search is None:
             return self.scale, self.step_size, 0, 0
         which = np.flatnonzero(search)
-        evals = newton_search(target, state.positions, state.log_density, which, self.scale)
+        evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale)
         return self.scale, self.step_size, int(which.size), evals
 
     def _refresh(self, target, state):

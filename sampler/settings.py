@@ -136,7 +136,7 @@ SPEC: tuple[Setting, ...] = (
     _s("mass", None, "floats", "Mass (diagonal)", "per-dimension diagonal mass, comma-separated (none: unit)",
        "diffusion", phases=("diffusion", "hmc"), widget=False),
     # issue 10 (sampler/preconditioning.py, benchmarks/weighting.py, benchmarks/diffusion_scale.py)
-    _s("weighting", "energy", "choice", "Point weights",
+    _s("weighting", "multinomial", "choice", "Point weights",
        "log weight of a trajectory point: thread -(Herr/delta)^2 + lp, energy -(Herr/delta)^2, "
        "multinomial -Herr", "diffusion", phases=("diffusion",), choices=("thread", "energy", "multinomial"),
        thread="thread"),
