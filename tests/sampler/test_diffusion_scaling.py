@@ -59,7 +59,7 @@ X0 = np.array([0.03, -0.1, 0.8, -2.0, 0.004, 0.3])
 @pytest.mark.parametrize("two_sided", [False, True])
 def test_spsa_in_a_scale_metric_is_unbiased_on_a_quadratic(two_sided):
     # 6 comparisons at |z| < 3.89: family-wise false alarm < 0.1%
-    est = estimates(X0, 40_000, SDS, two_sided)
+    est = estimates(X0, 20_000, SDS, two_sided)
     m = est.mean(axis=0)
     se = est.std(axis=0, ddof=1) / math.sqrt(len(est))
     z = (m - stiff_grad(X0)) / se
@@ -67,7 +67,7 @@ def test_spsa_in_a_scale_metric_is_unbiased_on_a_quadratic(two_sided):
 
 
 def test_negative_control_a_wrong_gradient_fails_the_bias_check():
-    est = estimates(X0, 40_000, SDS)
+    est = estimates(X0, 20_000, SDS)
     se = est.std(axis=0, ddof=1) / math.sqrt(len(est))
     z = (est.mean(axis=0) - 1.1 * stiff_grad(X0)) / se
     assert np.any(np.abs(z) >= Z)
@@ -80,12 +80,12 @@ def predicted_variance(g, scale):
 
 
 def test_spsa_metric_reduces_the_variance_by_the_predicted_factor():
-    # the variance of 40,000 estimates is within a few % of its expectation (relative sd
-    # sqrt(2/n) x kurtosis term ~ 1-2%); the band 10% is > 5 of those sds. Measured in the
+    # the variance of 20,000 estimates is within a few % of its expectation (relative sd
+    # sqrt(2/n) x kurtosis term ~ 1-2.5%); the band 10% is > 4 of those sds. Measured in the
     # scaled coordinates the predicted factor is sum S^2 (|g|^2 - g^2) / sum (|Sg|^2 - (Sg)^2)
     g = stiff_grad(X0)
-    plain = estimates(X0, 40_000, None).var(axis=0, ddof=1)
-    metric = estimates(X0, 40_000, SDS).var(axis=0, ddof=1)
+    plain = estimates(X0, 20_000, None).var(axis=0, ddof=1)
+    metric = estimates(X0, 20_000, SDS).var(axis=0, ddof=1)
     assert np.allclose(plain, predicted_variance(g, np.ones(6)), rtol=0.10)
     assert np.allclose(metric, predicted_variance(g, SDS), rtol=0.10)
     # the noise that moves a preconditioned walker: in the scaled coordinates, S_i g_hat_i
@@ -161,7 +161,7 @@ def test_far_walkers_search_into_the_typical_set():
     z0 = np.median(np.abs(s.state.positions - mu) / sd)
     s.run()
     X = s.state.positions
-    assert z0 > 100  # dispersed: hundreds of sds out
+    assert z0 > 30  # dispersed: tens to hundreds of sds out
     assert s.totals["searching"] > 0
     assert np.median(np.abs(X.mean(axis=0) - mu) / sd) < 1
     ratio = X.std(axis=0) / sd
