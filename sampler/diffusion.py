@@ -6,7 +6,8 @@ U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
 1. p ~ N(0, M); the walker's target energy is H* = U(x) + K(p); then p <- hot * p, so a
    hot start (hot > 1) begins above H* and the thermostat cools it back down.
 2. Each step integrates Hamilton's equations with a gradient estimate g ~ grad lp (SPSA,
-   see `sampler.spsa`, or the exact gradient for comparison):
+   see `sampler.spsa`, in the preconditioner's metric S where there is one; the exact
+   gradient for comparison; or central differences, 2 dim evaluations, for small dims):
      leapfrog:  p += eps/2 g(x); x += eps M^-1 p; p += eps/2 g(x)   (g cached between steps)
      euler:     p += eps g(x);   x += eps M^-1 p                    (semi-implicit Euler)
    (kinetic energy, kick and drift: `sampler.hamiltonian`, shared with exact HMC)
@@ -16,13 +17,21 @@ U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
                  walker that is too hot, pushes one that is too cold; the exponential form
                  is the exact flow of dp = -gain (H - H*) p dt, so p never flips sign)
      noise:      p += noise sqrt(eps) M^(1/2) z,  z ~ N(0, I)
-3. Every point t of the trajectory (the start included) gets the log weight
-   -((H_t - H*) / delta)^2 + lp(x_t); one point is drawn with probability proportional to
-   exp(weight) by streaming Gumbel-max (O(1) memory), and it is the walker's new position.
+3. Every point t of the trajectory (the start included) gets a log weight, by the rule
+   ``weighting``: thread -((H_t - H*) / delta)^2 + lp(x_t) (the 2017 thread's), energy
+   -((H_t - H*) / delta)^2, multinomial -(H_t - H*) (multinomial HMC's exp(-H_t); an
+   energy-conserving trajectory already visits points in proportion to the density, so the
+   thread's + lp counts it twice: benchmarks/weighting.py). One point is drawn with
+   probability proportional to exp(weight) by streaming Gumbel-max (O(1) memory), and it is
+   the walker's new position.
 4. A non-finite lp (or gradient estimate) anywhere abandons the trajectory: the walker
    stays where it was, and the event is counted.
 
 Evaluations per step: one lp at the new point plus the gradient's (one-sided SPSA: 1).
+
+The preconditioner's scale S (`sampler.preconditioning`, passed per sweep) makes the mass
+mass / S^2 and is the SPSA metric. A tracked trajectory records, per point, whether the
+trigger redrew the momentum there (`TrackedTrajectory.trigger`).
 """
 
 from __future__ import annotations
@@ -111,7 +120,7 @@ def _gradient(log_density, grad_log_density, mode, x, lpx, c, k, two_sided, scal
 @nb.njit(nogil=True, cache=True)
 def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
                 step_size, n_steps, delta, gain, noise, hot, trigger,
-                mode, c, k, two_sided, leapfrog, weighting, scale, search, search_friction,
+                mode, c, k, two_sided, leapfrog, weighting, scale,
                 record, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts):
     d = x.shape[1]
     cur = scratch[i, 0]
@@ -136,10 +145,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     evals = ev
     gevals = gev
     herr = h - h_star
-    # a searching walker (far below the ensemble) takes -Herr whatever the rule: a descent
-    # that friction drains of energy is favoured, not pinned to its start by the window
-    wrule = W_MULTINOMIAL if search[i] else weighting
-    logw = _log_weight(wrule, herr, delta, lp_cur)
+    logw = _log_weight(weighting, herr, delta, lp_cur)
     best_key = logw + gumbel(rng, i)
     best_lp = lp_cur
     best_herr = herr
@@ -153,7 +159,6 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         traj_energy[0, 2] = h
         traj_energy[0, 3] = herr
         traj_trigger[0] = False
-    damp = math.exp(-search_friction * step_size) if search[i] else 1.0
     sdh2 = 0.0
     su = -lp_cur
     sk = kin
@@ -187,20 +192,13 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         sdh2 += (h - h_before) ** 2
-        # a searcher's energy is far above the typical set's, and so are its step errors: the
-        # trigger would redraw its momentum at every step (leapfrog in the scaled coordinates
-        # stays stable, and the damping drains what the errors add)
-        triggered = abs(h - h_before) > trigger and not search[i]
+        triggered = abs(h - h_before) > trigger
         if triggered:
             # an integration step that jumps in energy is a divergence in the making: start afresh
             fill_normal(rng, i, p, sqrt_mass)
             triggers += 1
         else:
-            if search[i]:
-                # a searcher is far above any sensible H*: plain damping instead of the thermostat
-                friction = damp
-            else:
-                friction = math.exp(-gain * (h - h_star) * step_size)
+            friction = math.exp(-gain * (h - h_star) * step_size)
             for j in range(d):
                 p[j] *= friction
             if noise > 0.0:
@@ -210,7 +208,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         herr = h - h_star
-        logw = _log_weight(wrule, herr, delta, lp_cur)
+        logw = _log_weight(weighting, herr, delta, lp_cur)
         key = logw + gumbel(rng, i)
         if key > best_key:
             best_key = key
@@ -241,8 +239,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     fstats[i, S_HERR] = she / npts
     fstats[i, S_ABS_HERR] = sahe / npts
     fstats[i, S_POINTS] = npts
-    # the step-size control reads the walkers near the typical set only
-    fstats[i, S_STEP_DH2] = sdh2 / steps_done if steps_done > 0 and not search[i] else math.nan
+    fstats[i, S_STEP_DH2] = sdh2 / steps_done if steps_done > 0 else math.nan
     icounts[i, C_EVALS] += evals
     icounts[i, C_GRAD_EVALS] += gevals
     icounts[i, C_STEPS] += steps_done
@@ -266,12 +263,12 @@ _B1V = types.boolean[::1]
 
 
 @nb.njit(types.void(LOG_DENSITY, GRADIENT, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
-                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1, _B1V, _F8,
+                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
                     _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
          nogil=True, cache=True, parallel=True)
 def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass,
                     step_size, n_steps, delta, gain, noise, hot, trigger,
-                    mode, c, k, two_sided, leapfrog, weighting, scale, search, search_friction,
+                    mode, c, k, two_sided, leapfrog, weighting, scale,
                     tracked, traj_x, traj_logw, traj_energy, traj_trigger, traj_len, scratch, fstats, icounts):
     """One trajectory for every walker, in parallel; updates ``x``/``lp`` in place.
 
@@ -284,7 +281,7 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
         rec = i == tracked
         done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
                            step_size, n_steps, delta, gain, noise, hot, trigger,
-                           mode, c, k, two_sided, leapfrog, weighting, scale, search, search_friction,
+                           mode, c, k, two_sided, leapfrog, weighting, scale,
                            rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
         if rec:
             traj_len[0] = done + 1
@@ -310,7 +307,6 @@ class DiffusionParams(NamedTuple):
     spsa_two_sided: bool
     integrator: str  # "leapfrog" | "euler"
     weighting: str = "thread"  # WEIGHTINGS
-    search_friction: float = 0.0  # extra damping rate of a searching walker (per unit time)
 
     @classmethod
     def from_settings(cls, s) -> "DiffusionParams":
@@ -333,7 +329,7 @@ class TrackedTrajectory(NamedTuple):
 class DiffusionInfo(NamedTuple):
     """Per-sweep diagnostics (ensemble means over walkers; counts summed). ``step_dh2``: per
     walker, the mean square energy change of one integration step (the step-size control's
-    input); ``searching``: walkers that searched this sweep."""
+    input)."""
 
     mean_U: float
     mean_K: float
@@ -348,18 +344,16 @@ class DiffusionInfo(NamedTuple):
     abandoned: int
     tracked: TrackedTrajectory | None
     step_dh2: np.ndarray | None = None
-    searching: int = 0
 
 
 def build_kernel(target, mass=None, tracked: int = 0):
-    """Return ``step(state, params, chunks=None, scale=None, search=None) -> (state, DiffusionInfo)``.
+    """Return ``step(state, params, chunks=None, scale=None) -> (state, DiffusionInfo)``.
 
     Buffers are allocated once per (walkers, steps) shape and reused. ``mass`` is a
     diagonal (None: unit). ``tracked`` is the walker whose trajectory is recorded (-1: none).
     ``chunks`` (`sampler.chunks.Chunks`): run the walkers in blocks (same draws).
     ``scale`` (`sampler.preconditioning`): a per-coordinate scale S; the mass becomes
-    mass / S^2 and S is the SPSA perturbation's metric (None: neither). ``search``: per-walker
-    booleans, the walkers that search this sweep (weights -Herr and ``params.search_friction``).
+    mass / S^2 and S is the SPSA perturbation's metric (None: neither).
     ``step.buffers`` holds the scratch: row ``scratch[i, 0]`` is walker i's current point,
     ``scratch[i, 5]`` its last SPSA-perturbed point (where a failing density was called).
     """
@@ -370,7 +364,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
     grad_fn = target.grad_log_density if target.grad_log_density is not None else _no_gradient
     bufs = {}
 
-    def step(state, params: DiffusionParams, chunks=None, scale=None, search=None):
+    def step(state, params: DiffusionParams, chunks=None, scale=None):
         n = state.walkers
         if params.gradient == "exact" and target.grad_log_density is None:
             raise ValueError(f"target {target.name!r} has no gradient: use gradient='spsa'")
@@ -385,13 +379,11 @@ def build_kernel(target, mass=None, tracked: int = 0):
             bufs["traj_trigger"] = np.zeros(params.steps + 1, dtype=np.bool_)
             bufs["fstats"] = np.empty((n, N_FSTATS))
             bufs["icounts"] = np.empty((n, N_ICOUNTS), dtype=np.int64)
-            bufs["no_search"] = np.zeros(n, dtype=np.bool_)
         if scale is None:
             inv_mass, sqrt_mass, metric = base_inv_mass, base_sqrt_mass, ones
         else:
             metric = np.ascontiguousarray(scale, dtype=np.float64)
             inv_mass, sqrt_mass = base_inv_mass * metric**2, base_sqrt_mass / metric
-        searching = bufs["no_search"] if search is None else np.ascontiguousarray(search, dtype=np.bool_)
         traj_len = np.zeros(1, dtype=np.int64)
         icounts = bufs["icounts"]
         icounts[:] = 0
@@ -406,8 +398,7 @@ def build_kernel(target, mass=None, tracked: int = 0):
                             float(params.viscosity_gain), float(params.noise), float(params.hot),
                             float(params.trigger), mode, float(params.spsa_c),
                             int(params.spsa_k), bool(params.spsa_two_sided), params.integrator == "leapfrog",
-                            WEIGHTINGS.index(params.weighting), metric, searching[lo:hi],
-                            float(params.search_friction),
+                            WEIGHTINGS.index(params.weighting), metric,
                             trk_in_block, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"],
                             bufs["traj_trigger"], traj_len, scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
         trk = None
@@ -422,7 +413,6 @@ def build_kernel(target, mass=None, tracked: int = 0):
             float(means[S_U]), float(means[S_K]), float(means[S_H]), float(means[S_HERR]), float(means[S_ABS_HERR]),
             float(means[S_CHOSEN_HERR]), int(tot[C_EVALS]), int(tot[C_GRAD_EVALS]), int(tot[C_STEPS]),
             int(tot[C_TRIGGERS]), int(tot[C_ABANDONED]), trk, fstats[:, S_STEP_DH2].copy(),
-            int(searching.sum()),
         )
         return state, info
 

@@ -99,7 +99,7 @@ class DiffusionMove:
         self.adaptation.after_sweep(settings, info, self.target.dim, adapt)
         fields = dict(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
                       mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
-        if self.adaptation.kind != "none" or settings.adapt_step_size:
+        if settings.precondition != "none" or settings.adapt_step_size:
             fields["diffusion_step_size"] = step_size
         if info.tracked is not None and len(info.tracked.energies):
             e = info.tracked.energies
@@ -107,9 +107,9 @@ class DiffusionMove:
                           tracked_H=float(e[:, 2].mean()), tracked_herr=float(e[:, 3].mean()))
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
-        if searchers:
+        counts["lp_evals"] += search_evals
+        if math.isfinite(settings.search_sds):
             counts["searching"] = searchers
-            counts["lp_evals"] += search_evals
         return MoveRecord(fields, counts, info)
 
     def points_in_flight(self, lo, hi):
