@@ -325,6 +325,11 @@ class TrackedTrajectory(NamedTuple):
     chosen: int
     trigger: np.ndarray | None = None
 
+    @property
+    def triggered(self) -> np.ndarray | None:
+        """``trigger`` under the name `dashboard.readout.trajectory` looks for."""
+        return self.trigger
+
 
 class DiffusionInfo(NamedTuple):
     """Per-sweep diagnostics (ensemble means over walkers; counts summed). ``step_dh2``: per

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import diffusion, hmc, metropolis, tempering
 from .adaptation import RobbinsMonro
-from .preconditioning import DiffusionAdaptation
+from .preconditioning import DiffusionAdaptation, search_enabled
 from .rng import uniform
 
 __all__ = ["Move", "MoveRecord", "Schedule", "PHASE_MOVES", "DiffusionMove", "MetropolisMove", "SwapMove",
@@ -108,7 +108,7 @@ class DiffusionMove:
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
         counts["lp_evals"] += search_evals
-        if math.isfinite(settings.search_sds):
+        if search_enabled(settings.search_sds):
             counts["searching"] = searchers
         return MoveRecord(fields, counts, info)
 

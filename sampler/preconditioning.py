@@ -49,8 +49,8 @@ import numpy as np
 
 from .rng import fill_normal
 
-__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "newton_search", "DiffusionAdaptation",
-           "ENERGY_VARIANCE_PER_DIM"]
+__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
+           "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
 
 #: mean square energy change of one step, per dimension: 10x MCLMC's 5e-4, which on scorpio
 #: (diffusion only, multinomial weights) gave step sizes too short to mix in 20 sweeps
@@ -58,8 +58,8 @@ __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "
 ENERGY_VARIANCE_PER_DIM = 5e-3
 _MAD_TO_SD = 1.482602218505602
 _STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
-_PROBE_EVALS = 4_000_000
-SEARCH_QUANTILE = 0.9  # coordinate-evaluations per curvature refresh, all probes together
+_PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
+SEARCH_QUANTILE = 0.9  # searchers are judged against this quantile of the ensemble's lp
 
 
 def ensemble_scale(positions: np.ndarray) -> np.ndarray:
@@ -88,7 +88,7 @@ def _diag_curvature(log_density, x, h, out):
 def curvature_scale(target, positions: np.ndarray, lp: np.ndarray, spread: np.ndarray,
                     probes: int | None = None) -> np.ndarray:
     """min(spread, 1/sqrt(median diagonal curvature)) over ``probes`` walkers of median lp."""
-    n, dim = positions.shape
+    dim = positions.shape[1]
     if probes is None:
         probes = int(np.clip(_PROBE_EVALS // (2 * dim * dim), 1, 8))
     finite = np.flatnonzero(np.isfinite(lp))
@@ -117,11 +117,16 @@ def estimate_scale(kind: str, target, positions: np.ndarray, lp: np.ndarray) -> 
     return curvature_scale(target, positions, lp, spread)
 
 
+def search_enabled(search_sds: float) -> bool:
+    """False for inf (and for 1e308, how presets write inf)."""
+    return search_sds < 1e308
+
+
 def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
     """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the ensemble's 90th
     percentile of lp (None: none). Not the median: from dispersed starts the median walker is
     itself far out, and the best tenth sets the level the others search toward."""
-    if not math.isfinite(search_sds):
+    if not search_enabled(search_sds):
         return None
     ok = np.isfinite(lp)
     if not ok.any():
