@@ -108,7 +108,7 @@ class DiffusionMove:
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
         counts["lp_evals"] += search_evals
-        if search_enabled(settings.search_sds):
+        if search_enabled(settings):
             counts["searching"] = searchers
         return MoveRecord(fields, counts, info)
 

@@ -28,7 +28,7 @@ sweep; 1/4: the change is ~eps^6 for an exact leapfrog, ~eps^2 when SPSA noise d
 and the root converges for both). ``step_size`` is the starting value; a change of the
 setting (e.g. the dashboard's slider) sets the step size directly, during warm-up or after.
 
-Search: a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
+Search (``search``): a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
 dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
 set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
 curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises), then runs
@@ -117,16 +117,16 @@ def estimate_scale(kind: str, target, positions: np.ndarray, lp: np.ndarray) -> 
     return curvature_scale(target, positions, lp, spread)
 
 
-def search_enabled(search_sds: float) -> bool:
-    """False for inf (and for 1e308, how presets write inf)."""
-    return search_sds < 1e308
+def search_enabled(settings) -> bool:
+    """``search`` on and ``search_sds`` finite (1e308 is how presets and the dashboard write inf)."""
+    return settings.search and settings.search_sds < 1e308
 
 
 def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
     """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the ensemble's 90th
     percentile of lp (None: none). Not the median: from dispersed starts the median walker is
     itself far out, and the best tenth sets the level the others search toward."""
-    if not search_enabled(search_sds):
+    if not search_sds < 1e308:
         return None
     ok = np.isfinite(lp)
     if not ok.any():
@@ -237,7 +237,7 @@ class DiffusionAdaptation:
             self._refresh(target, state)
         elif adapt and self.kind != "none":
             self._refresh(target, state)
-        search = searching(state.log_density, target.dim, settings.search_sds)
+        search = searching(state.log_density, target.dim, settings.search_sds) if search_enabled(settings) else None
         if search is None:
             return self.scale, self.step_size, 0, 0
         which = np.flatnonzero(search)

@@ -150,10 +150,13 @@ SPEC: tuple[Setting, ...] = (
     _s("diffusion_warmup", 10, "int", "Diffusion warm-up",
        "first diffusion sweeps that adapt the preconditioner and the step size", "diffusion",
        phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 100)),
+    _s("search", True, "bool", "Search far walkers",
+       "a walker far below the ensemble (search_sds) takes a diagonal Newton step and a Laplace draw before "
+       "its trajectory", "diffusion", phases=("diffusion",), thread=False),
     _s("search_sds", 5.0, "float", "Search below (sds)",
-       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches: "
-       "one diagonal Newton step before its trajectory (inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
-       allow_inf=True, soft=(0.5, 20.0), step=0.5, thread=math.inf),
+       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches "
+       "(inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
+       allow_inf=True, soft=(0.5, 20.0), step=0.5),
     # --- trim, Metropolis, tempering -----------------------------------------------------
     _s("trim_sds", 3.0, "float", "Trim (sds)",
        "after diffusion keep the walkers whose lp is within this many sds of the mean (inf: keep all)",

@@ -171,7 +171,7 @@ def test_far_walkers_search_into_the_typical_set():
 def test_negative_control_without_search_walkers_stay_out():
     t = targets.get("stiff-wells", 100)
     mu, sd = wells(100)
-    s = Sampler(t, Settings(walkers=200, steps=50, diffusion_sweeps=4, seed=2, search_sds=math.inf),
+    s = Sampler(t, Settings(walkers=200, steps=50, diffusion_sweeps=4, seed=2, search=False),
                 stage="diffusion")
     s.run()
     ratio = s.state.positions.std(axis=0) / sd
