@@ -91,7 +91,8 @@ class DiffusionMove:
         self.adaptation = DiffusionAdaptation()
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
-        scale, step_size, searchers, search_evals = self.adaptation.before_sweep(self.target, state, settings, adapt)
+        scale, step_size, searchers, search_evals = self.adaptation.before_sweep(self.target, state, settings,
+                                                                                  adapt, chunks)
         params = diffusion.DiffusionParams.from_settings(settings)
         if step_size != params.step_size:
             params = params._replace(step_size=step_size)

@@ -47,6 +47,11 @@ import math
 import numba as nb
 import numpy as np
 
+from numba import types
+
+from mdhmc.targets._jit import LOG_DENSITY
+
+from .chunks import blocks
 from .rng import fill_normal
 
 __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
@@ -71,7 +76,12 @@ def ensemble_scale(positions: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out) & (out > 0), out, 1.0)
 
 
-@nb.njit(nogil=True, cache=True)
+# explicit signatures over the function type: compiled once and cached for every target (a
+# user's file included), as the stage kernels are, instead of once per target at its first sweep
+_V1 = types.float64[::1]
+
+
+@nb.njit(types.void(LOG_DENSITY, _V1, _V1, _V1), nogil=True, cache=True)
 def _diag_curvature(log_density, x, h, out):
     """-(lp(x + h e_j) + lp(x - h e_j) - 2 lp(x)) / h_j^2 into ``out`` (x restored)."""
     lp0 = log_density(x)
@@ -136,7 +146,8 @@ def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
     return out if out.any() else None
 
 
-@nb.njit(nogil=True, cache=True, parallel=True)
+@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
+                    types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
 def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
 
@@ -194,16 +205,20 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
         evals[r] = n_ev
 
 
-def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale) -> int:
+def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale,
+                  chunks=None) -> int:
     """A diagonal Newton step, then a draw of the diagonal Laplace approximation there, for the
     searching walkers ``which`` (indices), in place (walker i draws from its stream ``rng[i]``);
-    returns the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread)."""
+    returns the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread).
+    ``chunks``: run the searchers in blocks, so that Ctrl-C and a stop request act between them."""
     which = np.ascontiguousarray(which, dtype=np.int64)
     if which.size == 0:
         return 0
     sc = ensemble_scale(positions) if scale is None else np.asarray(scale, dtype=np.float64)
     evals = np.zeros(which.size, dtype=np.int64)
-    _newton_walkers(target.log_density, positions, lp, rng, which, 1e-3 * sc, 1.0 / sc**2, 30, True, evals)
+    h, floor = 1e-3 * sc, 1.0 / sc**2
+    for lo, hi in blocks(chunks, "search", which.size):
+        _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, evals[lo:hi])
     return int(evals.sum())
 
 
@@ -223,7 +238,7 @@ class DiffusionAdaptation:
         self.refreshes = 0
         self.steers = 0
 
-    def before_sweep(self, target, state, settings, adapt: bool):
+    def before_sweep(self, target, state, settings, adapt: bool, chunks=None):
         """Refresh the scale (warm-up, or the first sweep of a newly chosen preconditioner), take
         a changed ``step_size`` setting and move the searching walkers (`newton_search`);
         returns (scale, step_size, searching walkers, their lp evaluations)."""
@@ -241,7 +256,7 @@ class DiffusionAdaptation:
         if search is None:
             return self.scale, self.step_size, 0, 0
         which = np.flatnonzero(search)
-        evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale)
+        evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale, chunks)
         return self.scale, self.step_size, int(which.size), evals
 
     def _refresh(self, target, state):
