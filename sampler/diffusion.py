@@ -6,7 +6,8 @@ U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
 1. p ~ N(0, M); the walker's target energy is H* = U(x) + K(p); then p <- hot * p, so a
    hot start (hot > 1) begins above H* and the thermostat cools it back down.
 2. Each step integrates Hamilton's equations with a gradient estimate g ~ grad lp (SPSA,
-   see `sampler.spsa`, or the exact gradient for comparison):
+   see `sampler.spsa`, in the preconditioner's metric S where there is one; the exact
+   gradient for comparison; or central differences, 2 dim evaluations, for small dims):
      leapfrog:  p += eps/2 g(x); x += eps M^-1 p; p += eps/2 g(x)   (g cached between steps)
      euler:     p += eps g(x);   x += eps M^-1 p                    (semi-implicit Euler)
    (kinetic energy, kick and drift: `sampler.hamiltonian`, shared with exact HMC)
@@ -16,13 +17,21 @@ U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
                  walker that is too hot, pushes one that is too cold; the exponential form
                  is the exact flow of dp = -gain (H - H*) p dt, so p never flips sign)
      noise:      p += noise sqrt(eps) M^(1/2) z,  z ~ N(0, I)
-3. Every point t of the trajectory (the start included) gets the log weight
-   -((H_t - H*) / delta)^2 + lp(x_t); one point is drawn with probability proportional to
-   exp(weight) by streaming Gumbel-max (O(1) memory), and it is the walker's new position.
+3. Every point t of the trajectory (the start included) gets a log weight, by the rule
+   ``weighting``: thread -((H_t - H*) / delta)^2 + lp(x_t) (the 2017 thread's), energy
+   -((H_t - H*) / delta)^2, multinomial -(H_t - H*) (multinomial HMC's exp(-H_t); an
+   energy-conserving trajectory already visits points in proportion to the density, so the
+   thread's + lp counts it twice: benchmarks/weighting.py). One point is drawn with
+   probability proportional to exp(weight) by streaming Gumbel-max (O(1) memory), and it is
+   the walker's new position.
 4. A non-finite lp (or gradient estimate) anywhere abandons the trajectory: the walker
    stays where it was, and the event is counted.
 
 Evaluations per step: one lp at the new point plus the gradient's (one-sided SPSA: 1).
+
+The preconditioner's scale S (`sampler.preconditioning`, passed per sweep) makes the mass
+mass / S^2 and is the SPSA metric. A tracked trajectory records, per point, whether the
+trigger redrew the momentum there (`TrackedTrajectory.trigger`).
 """
 
 from __future__ import annotations
@@ -42,18 +51,56 @@ from .chunks import blocks
 from .rng import fill_normal, gumbel
 from .spsa import spsa_gradient
 
-__all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep"]
+__all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep", "WEIGHTINGS",
+           "GRADIENTS"]
 
 # per-walker float statistics written by the kernel
-S_U, S_K, S_H, S_HERR, S_ABS_HERR, S_POINTS, S_CHOSEN_HERR, S_CHOSEN_T, N_FSTATS = range(9)
+S_U, S_K, S_H, S_HERR, S_ABS_HERR, S_POINTS, S_CHOSEN_HERR, S_CHOSEN_T, S_STEP_DH2, N_FSTATS = range(10)
 # per-walker integer counters
 C_EVALS, C_GRAD_EVALS, C_STEPS, C_TRIGGERS, C_ABANDONED, N_ICOUNTS = range(6)
 
 
+#: gradient modes (`DiffusionParams.gradient`)
+GRADIENTS = ("spsa", "exact", "central")
+#: point-weight rules (`DiffusionParams.weighting`): log weight of a trajectory point
+WEIGHTINGS = ("thread", "energy", "multinomial")
+W_THREAD, W_ENERGY, W_MULTINOMIAL = range(3)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _log_weight(weighting, herr, delta, lp):
+    """thread: -(Herr/delta)^2 + lp; energy: -(Herr/delta)^2; multinomial: -Herr."""
+    if weighting == W_THREAD:
+        return -(herr / delta) ** 2 + lp
+    if weighting == W_ENERGY:
+        return -(herr / delta) ** 2
+    return -herr
+
+
 @nb.njit(nogil=True, cache=True)
-def _gradient(log_density, grad_log_density, exact, x, lpx, c, k, two_sided, s, i, delta, xp, g):
-    """Gradient of lp at x into g; returns (lp evaluations, gradient evaluations, finite)."""
-    if exact:
+def _central(log_density, x, c, scale, g):
+    """Central differences, one coordinate at a time (2 dim evaluations): small dims only."""
+    d = x.shape[0]
+    for j in range(d):
+        h = c * scale[j]
+        x0 = x[j]
+        x[j] = x0 + h
+        up = log_density(x)
+        x[j] = x0 - h
+        down = log_density(x)
+        x[j] = x0
+        g[j] = (up - down) / (2.0 * h)
+        if not math.isfinite(g[j]):
+            return 2 * (j + 1), False
+    return 2 * d, True
+
+
+@nb.njit(nogil=True, cache=True)
+def _gradient(log_density, grad_log_density, mode, x, lpx, c, k, two_sided, scale, s, i, delta, xp, g):
+    """Gradient of lp at x into g; returns (lp evaluations, gradient evaluations, finite).
+
+    ``mode``: 0 SPSA in the metric ``scale`` (`sampler.spsa`), 1 exact, 2 central differences."""
+    if mode == 1:
         ge = grad_log_density(x)
         ok = True
         for j in range(x.shape[0]):
@@ -61,15 +108,20 @@ def _gradient(log_density, grad_log_density, exact, x, lpx, c, k, two_sided, s, 
             if not math.isfinite(ge[j]):
                 ok = False
         return 0, 1, ok
-    ev, ok = spsa_gradient(log_density, x, lpx, c, k, two_sided, s, i, delta, xp, g)
+    if mode == 2:
+        for j in range(x.shape[0]):
+            xp[j] = x[j]
+        ev, ok = _central(log_density, xp, c, scale, g)
+        return ev, 0, ok
+    ev, ok = spsa_gradient(log_density, x, lpx, c, k, two_sided, scale, s, i, delta, xp, g)
     return ev, 0, ok
 
 
 @nb.njit(nogil=True, cache=True)
 def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
                 step_size, n_steps, delta, gain, noise, hot, trigger,
-                exact, c, k, two_sided, leapfrog,
-                record, traj_x, traj_logw, traj_energy, scratch, fstats, icounts):
+                mode, c, k, two_sided, leapfrog, weighting, scale,
+                record, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts):
     d = x.shape[1]
     cur = scratch[i, 0]
     p = scratch[i, 1]
@@ -89,11 +141,11 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             p[j] *= hot
     kin = kinetic(p, inv_mass)
     h = -lp_cur + kin
-    ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+    ev, gev, ok = _gradient(log_density, grad_log_density, mode, cur, lp_cur, c, k, two_sided, scale, rng, i, dbuf, xp, g)
     evals = ev
     gevals = gev
     herr = h - h_star
-    logw = -(herr / delta) ** 2 + lp_cur
+    logw = _log_weight(weighting, herr, delta, lp_cur)
     best_key = logw + gumbel(rng, i)
     best_lp = lp_cur
     best_herr = herr
@@ -106,6 +158,8 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         traj_energy[0, 1] = kin
         traj_energy[0, 2] = h
         traj_energy[0, 3] = herr
+        traj_trigger[0] = False
+    sdh2 = 0.0
     su = -lp_cur
     sk = kin
     sh = h
@@ -127,7 +181,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         if not math.isfinite(lp_cur):
             abandoned = True
             break
-        ev, gev, ok = _gradient(log_density, grad_log_density, exact, cur, lp_cur, c, k, two_sided, rng, i, dbuf, xp, g)
+        ev, gev, ok = _gradient(log_density, grad_log_density, mode, cur, lp_cur, c, k, two_sided, scale, rng, i, dbuf, xp, g)
         evals += ev
         gevals += gev
         if not ok:
@@ -137,7 +191,9 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             kick(p, g, 0.5 * step_size)
         kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
-        if abs(h - h_before) > trigger:
+        sdh2 += (h - h_before) ** 2
+        triggered = abs(h - h_before) > trigger
+        if triggered:
             # an integration step that jumps in energy is a divergence in the making: start afresh
             fill_normal(rng, i, p, sqrt_mass)
             triggers += 1
@@ -152,7 +208,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         kin = kinetic(p, inv_mass)
         h = -lp_cur + kin
         herr = h - h_star
-        logw = -(herr / delta) ** 2 + lp_cur
+        logw = _log_weight(weighting, herr, delta, lp_cur)
         key = logw + gumbel(rng, i)
         if key > best_key:
             best_key = key
@@ -169,6 +225,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             traj_energy[t, 1] = kin
             traj_energy[t, 2] = h
             traj_energy[t, 3] = herr
+            traj_trigger[t] = triggered
         su += -lp_cur
         sk += kin
         sh += h
@@ -182,6 +239,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
     fstats[i, S_HERR] = she / npts
     fstats[i, S_ABS_HERR] = sahe / npts
     fstats[i, S_POINTS] = npts
+    fstats[i, S_STEP_DH2] = sdh2 / steps_done if steps_done > 0 else math.nan
     icounts[i, C_EVALS] += evals
     icounts[i, C_GRAD_EVALS] += gevals
     icounts[i, C_STEPS] += steps_done
@@ -201,16 +259,17 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
 
 _F8, _I8, _B1 = types.float64, types.int64, types.boolean
 _V1, _M2, _M3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+_B1V = types.boolean[::1]
 
 
 @nb.njit(types.void(LOG_DENSITY, GRADIENT, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
-                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _B1, _F8, _I8, _B1, _B1,
-                    _I8, _M2, _V1, _M2, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
+                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
+                    _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
          nogil=True, cache=True, parallel=True)
 def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass,
                     step_size, n_steps, delta, gain, noise, hot, trigger,
-                    exact, c, k, two_sided, leapfrog,
-                    tracked, traj_x, traj_logw, traj_energy, traj_len, scratch, fstats, icounts):
+                    mode, c, k, two_sided, leapfrog, weighting, scale,
+                    tracked, traj_x, traj_logw, traj_energy, traj_trigger, traj_len, scratch, fstats, icounts):
     """One trajectory for every walker, in parallel; updates ``x``/``lp`` in place.
 
     Walker ``tracked`` (or none if < 0) records its trajectory into ``traj_*`` (pre-allocated,
@@ -222,8 +281,8 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
         rec = i == tracked
         done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
                            step_size, n_steps, delta, gain, noise, hot, trigger,
-                           exact, c, k, two_sided, leapfrog,
-                           rec, traj_x, traj_logw, traj_energy, scratch, fstats, icounts)
+                           mode, c, k, two_sided, leapfrog, weighting, scale,
+                           rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
         if rec:
             traj_len[0] = done + 1
 
@@ -242,30 +301,40 @@ class DiffusionParams(NamedTuple):
     noise: float
     hot: float
     trigger: float
-    gradient: str  # "spsa" | "exact"
+    gradient: str  # "spsa" | "exact" | "central"
     spsa_c: float
     spsa_k: int
     spsa_two_sided: bool
     integrator: str  # "leapfrog" | "euler"
+    weighting: str = "thread"  # WEIGHTINGS
 
     @classmethod
     def from_settings(cls, s) -> "DiffusionParams":
         return cls(s.step_size, s.steps, s.delta, s.viscosity_gain, s.noise, s.hot, s.trigger, s.gradient,
-                   s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator)
+                   s.spsa_c, s.spsa_k, s.spsa_two_sided, s.integrator, s.weighting)
 
 
 class TrackedTrajectory(NamedTuple):
-    """The tracked walker's last trajectory: points, log weights, energies (U, K, H, H error)
-    and the index of the drawn point (-1 if the trajectory was abandoned)."""
+    """The tracked walker's last trajectory: points, log weights, energies (U, K, H, H error),
+    the index of the drawn point (-1 if the trajectory was abandoned) and, per point, whether
+    the trigger redrew the momentum there."""
 
     positions: np.ndarray
     log_weights: np.ndarray
     energies: np.ndarray
     chosen: int
+    trigger: np.ndarray | None = None
+
+    @property
+    def triggered(self) -> np.ndarray | None:
+        """``trigger`` under the name `dashboard.readout.trajectory` looks for."""
+        return self.trigger
 
 
 class DiffusionInfo(NamedTuple):
-    """Per-sweep diagnostics (ensemble means over walkers; counts summed)."""
+    """Per-sweep diagnostics (ensemble means over walkers; counts summed). ``step_dh2``: per
+    walker, the mean square energy change of one integration step (the step-size control's
+    input)."""
 
     mean_U: float
     mean_K: float
@@ -279,24 +348,28 @@ class DiffusionInfo(NamedTuple):
     triggers: int
     abandoned: int
     tracked: TrackedTrajectory | None
+    step_dh2: np.ndarray | None = None
 
 
 def build_kernel(target, mass=None, tracked: int = 0):
-    """Return ``step(state, params, chunks=None) -> (state, DiffusionInfo)`` for ``target``.
+    """Return ``step(state, params, chunks=None, scale=None) -> (state, DiffusionInfo)``.
 
     Buffers are allocated once per (walkers, steps) shape and reused. ``mass`` is a
     diagonal (None: unit). ``tracked`` is the walker whose trajectory is recorded (-1: none).
     ``chunks`` (`sampler.chunks.Chunks`): run the walkers in blocks (same draws).
+    ``scale`` (`sampler.preconditioning`): a per-coordinate scale S; the mass becomes
+    mass / S^2 and S is the SPSA perturbation's metric (None: neither).
     ``step.buffers`` holds the scratch: row ``scratch[i, 0]`` is walker i's current point,
     ``scratch[i, 5]`` its last SPSA-perturbed point (where a failing density was called).
     """
     dim = target.dim
-    inv_mass, sqrt_mass = diagonal_mass(mass, dim)
+    base_inv_mass, base_sqrt_mass = diagonal_mass(mass, dim)
+    ones = np.ones(dim)
     lp_fn = target.log_density
     grad_fn = target.grad_log_density if target.grad_log_density is not None else _no_gradient
     bufs = {}
 
-    def step(state, params: DiffusionParams, chunks=None):
+    def step(state, params: DiffusionParams, chunks=None, scale=None):
         n = state.walkers
         if params.gradient == "exact" and target.grad_log_density is None:
             raise ValueError(f"target {target.name!r} has no gradient: use gradient='spsa'")
@@ -308,34 +381,43 @@ def build_kernel(target, mass=None, tracked: int = 0):
             bufs["traj_x"] = np.empty((params.steps + 1, dim))
             bufs["traj_logw"] = np.empty(params.steps + 1)
             bufs["traj_energy"] = np.empty((params.steps + 1, 4))
+            bufs["traj_trigger"] = np.zeros(params.steps + 1, dtype=np.bool_)
             bufs["fstats"] = np.empty((n, N_FSTATS))
             bufs["icounts"] = np.empty((n, N_ICOUNTS), dtype=np.int64)
+        if scale is None:
+            inv_mass, sqrt_mass, metric = base_inv_mass, base_sqrt_mass, ones
+        else:
+            metric = np.ascontiguousarray(scale, dtype=np.float64)
+            inv_mass, sqrt_mass = base_inv_mass * metric**2, base_sqrt_mass / metric
         traj_len = np.zeros(1, dtype=np.int64)
         icounts = bufs["icounts"]
         icounts[:] = 0
         fstats = bufs["fstats"]
         x, lp, rng, scratch = state.positions, state.log_density, state.rng, bufs["scratch"]
+        mode = GRADIENTS.index(params.gradient)
         for lo, hi in blocks(chunks, "diffusion", n):
             # walker streams are rows of rng, so a block of walkers is a block of rows
             trk_in_block = int(tracked) - lo if lo <= tracked < hi else -1
             diffusion_sweep(lp_fn, grad_fn, x[lo:hi], lp[lo:hi], rng[lo:hi], inv_mass, sqrt_mass,
                             float(params.step_size), int(params.steps), float(params.delta),
                             float(params.viscosity_gain), float(params.noise), float(params.hot),
-                            float(params.trigger), params.gradient == "exact", float(params.spsa_c),
+                            float(params.trigger), mode, float(params.spsa_c),
                             int(params.spsa_k), bool(params.spsa_two_sided), params.integrator == "leapfrog",
-                            trk_in_block, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"], traj_len,
-                            scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
+                            WEIGHTINGS.index(params.weighting), metric,
+                            trk_in_block, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"],
+                            bufs["traj_trigger"], traj_len, scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
         trk = None
         if 0 <= tracked < n:
             L = int(traj_len[0])
             trk = TrackedTrajectory(bufs["traj_x"][:L].copy(), bufs["traj_logw"][:L].copy(),
-                                    bufs["traj_energy"][:L].copy(), int(fstats[tracked, S_CHOSEN_T]))
+                                    bufs["traj_energy"][:L].copy(), int(fstats[tracked, S_CHOSEN_T]),
+                                    bufs["traj_trigger"][:L].copy())
         tot = icounts.sum(axis=0)
         means = fstats.mean(axis=0)
         info = DiffusionInfo(
             float(means[S_U]), float(means[S_K]), float(means[S_H]), float(means[S_HERR]), float(means[S_ABS_HERR]),
             float(means[S_CHOSEN_HERR]), int(tot[C_EVALS]), int(tot[C_GRAD_EVALS]), int(tot[C_STEPS]),
-            int(tot[C_TRIGGERS]), int(tot[C_ABANDONED]), trk,
+            int(tot[C_TRIGGERS]), int(tot[C_ABANDONED]), trk, fstats[:, S_STEP_DH2].copy(),
         )
         return state, info
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import diffusion, hmc, metropolis, tempering
 from .adaptation import RobbinsMonro
+from .preconditioning import DiffusionAdaptation, search_enabled
 from .rng import uniform
 
 __all__ = ["Move", "MoveRecord", "Schedule", "PHASE_MOVES", "DiffusionMove", "MetropolisMove", "SwapMove",
@@ -78,23 +79,38 @@ class Schedule:
 
 
 class DiffusionMove:
-    """One momentum-diffusion trajectory per walker (`sampler.diffusion`); nothing to adapt."""
+    """One momentum-diffusion trajectory per walker (`sampler.diffusion`); during the stage's
+    warm-up (``adapt``) the preconditioner and the step size adapt, then they are frozen
+    (`sampler.preconditioning.DiffusionAdaptation`)."""
 
     name = "diffusion"
 
     def __init__(self, target, mass=None, tracked: int = 0):
+        self.target = target
         self.step = diffusion.build_kernel(target, mass, tracked)
+        self.adaptation = DiffusionAdaptation()
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
-        _, info = self.step(state, diffusion.DiffusionParams.from_settings(settings), chunks)
+        scale, step_size, searchers, search_evals = self.adaptation.before_sweep(self.target, state, settings,
+                                                                                  adapt, chunks)
+        params = diffusion.DiffusionParams.from_settings(settings)
+        if step_size != params.step_size:
+            params = params._replace(step_size=step_size)
+        _, info = self.step(state, params, chunks, scale)
+        self.adaptation.after_sweep(settings, info, self.target.dim, adapt)
         fields = dict(mean_U=info.mean_U, mean_K=info.mean_K, mean_H=info.mean_H, mean_herr=info.mean_herr,
                       mean_abs_herr=info.mean_abs_herr, chosen_herr=info.chosen_herr)
+        if settings.precondition != "none" or settings.adapt_step_size:
+            fields["diffusion_step_size"] = step_size
         if info.tracked is not None and len(info.tracked.energies):
             e = info.tracked.energies
             fields.update(tracked_U=float(e[:, 0].mean()), tracked_K=float(e[:, 1].mean()),
                           tracked_H=float(e[:, 2].mean()), tracked_herr=float(e[:, 3].mean()))
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
+        counts["lp_evals"] += search_evals
+        if search_enabled(settings):
+            counts["searching"] = searchers
         return MoveRecord(fields, counts, info)
 
     def points_in_flight(self, lo, hi):

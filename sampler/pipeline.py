@@ -295,7 +295,8 @@ class Sampler:
         s = self.settings
         t0 = time.perf_counter()
         rec = {"stage": self.stage, "phase": self.phase, "sweep": self.sweep_count}
-        adapt = self.stage_sweep < s.warmup
+        # the diffusion phase warms up its own way (preconditioner, step size: issue 10)
+        adapt = self.stage_sweep < (s.diffusion_warmup if self.phase == "diffusion" else s.warmup)
         record = self.recording or (self.phase == "diffusion" and self.stage == "diffusion")
         schedule = self.schedule
         move = schedule.choose(self.state)

@@ -122,8 +122,9 @@ SPEC: tuple[Setting, ...] = (
     _s("trigger", 10.0, "float", "Trigger threshold",
        "redraw the momentum when one step changes H by more than this (inf: never)", "diffusion",
        phases=("diffusion",), bounds=(0, None), lo_open=True, allow_inf=True, soft=(0.5, 100.0), step=0.5),
-    _s("gradient", "spsa", "choice", "Gradient", "SPSA estimate, or the target's exact gradient", "diffusion",
-       phases=("diffusion",), choices=("spsa", "exact")),
+    _s("gradient", "spsa", "choice", "Gradient",
+       "SPSA estimate, the target's exact gradient, or central differences (2 x dim evaluations: small dims)",
+       "diffusion", phases=("diffusion",), choices=("spsa", "exact", "central")),
     _s("spsa_c", 0.01, "float", "SPSA perturbation", "size c of the SPSA perturbation", "diffusion",
        phases=("diffusion",), bounds=(0, 1e3), lo_open=True, soft=(0.001, 0.1), step=0.001),
     _s("spsa_k", 1, "int", "SPSA directions", "SPSA estimates averaged per step (noise variance / k)", "diffusion",
@@ -134,6 +135,28 @@ SPEC: tuple[Setting, ...] = (
        phases=("diffusion",), choices=("leapfrog", "euler")),
     _s("mass", None, "floats", "Mass (diagonal)", "per-dimension diagonal mass, comma-separated (none: unit)",
        "diffusion", phases=("diffusion", "hmc"), widget=False),
+    # issue 10 (sampler/preconditioning.py, benchmarks/weighting.py, benchmarks/diffusion_scale.py)
+    _s("weighting", "multinomial", "choice", "Point weights",
+       "log weight of a trajectory point: thread -(Herr/delta)^2 + lp, energy -(Herr/delta)^2, "
+       "multinomial -Herr", "diffusion", phases=("diffusion",), choices=("thread", "energy", "multinomial"),
+       thread="thread"),
+    _s("precondition", "curvature", "choice", "Preconditioner",
+       "per-coordinate scale (mass and SPSA metric) refreshed during the diffusion warm-up: none, "
+       "ensemble (robust spread of the walkers) or curvature (also finite-difference curvature)", "diffusion",
+       phases=("diffusion",), choices=("none", "ensemble", "curvature"), thread="none"),
+    _s("adapt_step_size", True, "bool", "Adapt step size",
+       "during the diffusion warm-up, steer step_size to the energy-error target (then frozen; "
+       "a later change of step_size sets it)", "diffusion", phases=("diffusion",), thread=False),
+    _s("diffusion_warmup", 10, "int", "Diffusion warm-up",
+       "first diffusion sweeps that adapt the preconditioner and the step size", "diffusion",
+       phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 100)),
+    _s("search", True, "bool", "Search far walkers",
+       "a walker far below the ensemble (search_sds) takes a diagonal Newton step and a Laplace draw before "
+       "its trajectory", "diffusion", phases=("diffusion",), thread=False),
+    _s("search_sds", 5.0, "float", "Search below (sds)",
+       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches "
+       "(inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
+       allow_inf=True, soft=(0.5, 20.0), step=0.5),
     # --- trim, Metropolis, tempering -----------------------------------------------------
     _s("trim_sds", 3.0, "float", "Trim (sds)",
        "after diffusion keep the walkers whose lp is within this many sds of the mean (inf: keep all)",

@@ -44,7 +44,8 @@ def spsa_estimates(lp, x, n, c, k, two_sided, seed=0):
     scratch = np.empty((2, x.size))
     lpx = lp(x)
     for i in range(n):
-        spsa_gradient(lp, x, lpx, float(c), int(k), bool(two_sided), rng, i, scratch[0], scratch[1], out[i])
+        spsa_gradient(lp, x, lpx, float(c), int(k), bool(two_sided), np.ones(x.size), rng, i, scratch[0], scratch[1],
+                      out[i])
     return out
 
 

@@ -182,9 +182,11 @@ RECORD_KEYS = {  # as before the refactor, in order
 
 
 def test_sweep_records_keep_their_keys():
+    # the thread's algorithm (Settings.thread) records exactly the keys it did; the new
+    # defaults add two diffusion keys (issue 10), checked below
     seen = {}
     for stage in ["diffusion", "metropolis", "tempering", "hmc", "pipeline"]:
-        s = Sampler(targets.get("scorpio"), Settings(walkers=32, steps=5, diffusion_sweeps=2, warmup=2, seed=3),
+        s = Sampler(targets.get("scorpio"), Settings.thread(walkers=32, steps=5, diffusion_sweeps=2, warmup=2, seed=3),
                     stage=stage)
         for _ in range(14):
             r = s.sweep()
@@ -192,6 +194,15 @@ def test_sweep_records_keep_their_keys():
     assert set(seen) == set(RECORD_KEYS)
     for key, keys in seen.items():
         assert keys == ["stage", "phase", "sweep"] + RECORD_KEYS[key] + ["recording", "wall_s", "mean_lp_cold"], key
+
+
+def test_default_diffusion_records_add_the_adapted_step_size_and_the_searchers():
+    s = Sampler(targets.get("scorpio"), Settings(walkers=32, steps=5, seed=3), stage="diffusion")
+    keys = list(s.sweep())
+    base = RECORD_KEYS[("diffusion", None)]
+    extra = ["diffusion_step_size"]
+    assert keys == (["stage", "phase", "sweep"] + base[:6] + extra + base[6:] + ["searching"]
+                    + ["recording", "wall_s", "mean_lp_cold"])
 
 
 def test_history_size_caps_the_history_across_resets():

@@ -1,0 +1,279 @@
+"""Diagonal preconditioning of the diffusion stage, and its step-size control (issue 10).
+
+A per-coordinate scale S serves twice: as the mass, M = mass / S^2 (unit-frequency motion in
+the scaled coordinates y = x / S), and as the metric of the SPSA perturbation (`sampler.spsa`:
+perturb by c S Delta), whose noise then grows like |S grad| (about sqrt(dim) near the typical
+set) instead of |grad| (sum of 1/sd^2: ~10^8 on the 1,000-D stiff wells).
+
+How S is estimated (read before choosing): Stan/BlackJAX window adaptation uses the sample
+variance of positions from windows of one chain; Leimkuhler-Matthews-Weare ensemble
+preconditioning uses the spread of the *other* walkers; MEADS (Hoffman and Sountsov 2022)
+uses sqrt(Var(x) / Var(grad)) across the ensemble. Here the gradient is an SPSA estimate
+whose noise (|S grad| per coordinate, the same for every coordinate) swamps a per-coordinate
+gradient variance, so the gradient route is taken by curvature instead:
+
+- ``ensemble``: 1.4826 x MAD of the walkers' positions per coordinate (robust to walkers
+  still far out; the standard deviation where the MAD is zero);
+- ``curvature``: also the diagonal curvature by central second differences of lp at a few
+  walkers with median lp, S_j = min(spread_j, 1 / sqrt(median curvature_j)). For a normal
+  target 1/sqrt(curvature) is the sd wherever the walkers are, so a dispersed start gets the
+  stiff scales right at the first refresh; where lp is flat or convex (between modes) the
+  spread takes over. Cost: 2 dim evaluations per probe walker (probes shrink with dim).
+
+`DiffusionAdaptation` refreshes S and steers the step size between sweeps while the stage
+warms up (``diffusion_warmup`` sweeps), then freezes both. Step size: the MCLMC rule
+(Robnik et al. 2023): keep the mean square energy change of one integration step per
+dimension near a target (MCLMC: 5e-4; here 5e-3, see `ENERGY_VARIANCE_PER_DIM`), by eps <- eps (target / measured)^(1/4) (clipped to a factor 2 per
+sweep; 1/4: the change is ~eps^6 for an exact leapfrog, ~eps^2 when SPSA noise dominates,
+and the root converges for both). ``step_size`` is the starting value; a change of the
+setting (e.g. the dashboard's slider) sets the step size directly, during warm-up or after.
+
+Search (``search``): a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
+dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
+set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
+curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises), then runs
+its trajectory like the others. Not to the mode but into the typical set: from the Newton
+point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
+normal target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out, the SPSA noise in
+the scaled coordinates is |y| per coordinate, so each evaluation can shrink |y|^2 by at most a
+factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per walker (16,000
+at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from numba import types
+
+from mdhmc.targets._jit import LOG_DENSITY
+
+from .chunks import blocks
+from .rng import fill_normal
+
+__all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
+           "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
+
+#: mean square energy change of one step, per dimension: 10x MCLMC's 5e-4, which on scorpio
+#: (diffusion only, multinomial weights) gave step sizes too short to mix in 20 sweeps
+#: (sliced W1 0.53-0.61 against 0.29-0.36 at 5e-3; 2e-2 and above: 0.41-1.04, triggers fire)
+ENERGY_VARIANCE_PER_DIM = 5e-3
+_MAD_TO_SD = 1.482602218505602
+_STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
+_PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
+SEARCH_QUANTILE = 0.9  # searchers are judged against this quantile of the ensemble's lp
+
+
+def ensemble_scale(positions: np.ndarray) -> np.ndarray:
+    """1.4826 x MAD per coordinate (the sd where the MAD is 0, 1 where both are)."""
+    med = np.median(positions, axis=0)
+    mad = _MAD_TO_SD * np.median(np.abs(positions - med), axis=0)
+    sd = positions.std(axis=0)
+    out = np.where(mad > 0, mad, sd)
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
+
+
+# explicit signatures over the function type: compiled once and cached for every target (a
+# user's file included), as the stage kernels are, instead of once per target at its first sweep
+_V1 = types.float64[::1]
+
+
+@nb.njit(types.void(LOG_DENSITY, _V1, _V1, _V1), nogil=True, cache=True)
+def _diag_curvature(log_density, x, h, out):
+    """-(lp(x + h e_j) + lp(x - h e_j) - 2 lp(x)) / h_j^2 into ``out`` (x restored)."""
+    lp0 = log_density(x)
+    for j in range(x.shape[0]):
+        x0 = x[j]
+        x[j] = x0 + h[j]
+        up = log_density(x)
+        x[j] = x0 - h[j]
+        down = log_density(x)
+        x[j] = x0
+        out[j] = -(up + down - 2.0 * lp0) / (h[j] * h[j])
+
+
+def curvature_scale(target, positions: np.ndarray, lp: np.ndarray, spread: np.ndarray,
+                    probes: int | None = None) -> np.ndarray:
+    """min(spread, 1/sqrt(median diagonal curvature)) over ``probes`` walkers of median lp."""
+    dim = positions.shape[1]
+    if probes is None:
+        probes = int(np.clip(_PROBE_EVALS // (2 * dim * dim), 1, 8))
+    finite = np.flatnonzero(np.isfinite(lp))
+    if finite.size == 0:
+        return spread
+    order = finite[np.argsort(np.abs(lp[finite] - np.median(lp[finite])))]
+    h = 1e-3 * spread
+    curv = np.empty((min(probes, order.size), dim))
+    for r, i in enumerate(order[: curv.shape[0]]):
+        _diag_curvature(target.log_density, positions[i].copy(), h, curv[r])
+    c = np.median(curv, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = np.where(np.isfinite(c) & (c > 0), 1.0 / np.sqrt(c), np.inf)
+    return np.minimum(spread, local)
+
+
+def estimate_scale(kind: str, target, positions: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
+    """The scale of preconditioner ``kind`` ("none": None) from the ensemble."""
+    if kind == "none":
+        return None
+    ok = np.isfinite(lp)
+    pts = positions[ok] if ok.sum() >= 2 else positions
+    spread = ensemble_scale(pts)
+    if kind == "ensemble":
+        return spread
+    return curvature_scale(target, positions, lp, spread)
+
+
+def search_enabled(settings) -> bool:
+    """``search`` on and ``search_sds`` finite (1e308 is how presets and the dashboard write inf)."""
+    return settings.search and settings.search_sds < 1e308
+
+
+def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
+    """Walkers whose lp is more than ``search_sds`` sqrt(dim/2) below the ensemble's 90th
+    percentile of lp (None: none). Not the median: from dispersed starts the median walker is
+    itself far out, and the best tenth sets the level the others search toward."""
+    if not search_sds < 1e308:
+        return None
+    ok = np.isfinite(lp)
+    if not ok.any():
+        return None
+    cut = np.quantile(lp[ok], SEARCH_QUANTILE) - search_sds * math.sqrt(dim / 2.0)
+    out = ok & (lp < cut)
+    return out if out.any() else None
+
+
+@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
+                    types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
+def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
+    """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
+
+    Central differences give the gradient and the diagonal curvature at once (2 dim + 1
+    evaluations); the step is g_j / max(curvature_j, floor_j) (floor = 1/scale^2, so a flat or
+    convex coordinate takes a gradient step in the preconditioner's metric), halved until lp
+    rises. On a normal target the first step lands on the mode whatever the distance; then
+    (``laplace``) a draw of N(x, 1/curvature) from the walker's stream."""
+    d = x.shape[1]
+    for r in nb.prange(which.shape[0]):
+        i = which[r]
+        work = np.empty(d)
+        grad = np.empty(d)
+        curv = np.empty(d)
+        for j in range(d):
+            work[j] = x[i, j]
+        lp0 = lp[i]
+        n_ev = 0
+        for j in range(d):
+            x0 = work[j]
+            work[j] = x0 + h[j]
+            up = log_density(work)
+            work[j] = x0 - h[j]
+            down = log_density(work)
+            work[j] = x0
+            n_ev += 2
+            grad[j] = (up - down) / (2.0 * h[j])
+            curv[j] = max(-(up + down - 2.0 * lp0) / (h[j] * h[j]), floor[j])
+        t = 1.0
+        for _ in range(max_halvings):
+            for j in range(d):
+                work[j] = x[i, j] + t * grad[j] / curv[j]
+            new = log_density(work)
+            n_ev += 1
+            if math.isfinite(new) and new > lp0:
+                for j in range(d):
+                    x[i, j] = work[j]
+                lp[i] = new
+                break
+            t *= 0.5
+        if laplace and lp[i] > lp0:
+            # land in the typical set, not on the mode: a draw of the diagonal Laplace
+            # approximation around the new point (kept if lp stays finite and above the start)
+            for j in range(d):
+                curv[j] = 1.0 / math.sqrt(curv[j])
+            fill_normal(rng, i, grad, curv)
+            for j in range(d):
+                work[j] = x[i, j] + grad[j]
+            new = log_density(work)
+            n_ev += 1
+            if math.isfinite(new) and new > lp0:
+                for j in range(d):
+                    x[i, j] = work[j]
+                lp[i] = new
+        evals[r] = n_ev
+
+
+def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale,
+                  chunks=None) -> int:
+    """A diagonal Newton step, then a draw of the diagonal Laplace approximation there, for the
+    searching walkers ``which`` (indices), in place (walker i draws from its stream ``rng[i]``);
+    returns the lp evaluations spent. ``scale``: the preconditioner's (None: the ensemble's spread).
+    ``chunks``: run the searchers in blocks, so that Ctrl-C and a stop request act between them."""
+    which = np.ascontiguousarray(which, dtype=np.int64)
+    if which.size == 0:
+        return 0
+    sc = ensemble_scale(positions) if scale is None else np.asarray(scale, dtype=np.float64)
+    evals = np.zeros(which.size, dtype=np.int64)
+    h, floor = 1e-3 * sc, 1.0 / sc**2
+    for lo, hi in blocks(chunks, "search", which.size):
+        _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, evals[lo:hi])
+    return int(evals.sum())
+
+
+class DiffusionAdaptation:
+    """Preconditioner scale and step size of the diffusion stage: adapted between sweeps while
+    ``adapt`` is true (the stage's warm-up), frozen otherwise.
+
+    ``scale`` (None: no preconditioning) and ``step_size`` are what the next sweep uses.
+    ``refreshes`` and ``steers`` count the adaptations (a test checks they stop).
+    """
+
+    def __init__(self):
+        self.scale = None
+        self.kind = "none"
+        self.step_size = None  # None: not yet seen a setting
+        self.user_step_size = None
+        self.refreshes = 0
+        self.steers = 0
+
+    def before_sweep(self, target, state, settings, adapt: bool, chunks=None):
+        """Refresh the scale (warm-up, or the first sweep of a newly chosen preconditioner), take
+        a changed ``step_size`` setting and move the searching walkers (`newton_search`);
+        returns (scale, step_size, searching walkers, their lp evaluations)."""
+        if settings.step_size != self.user_step_size:
+            # the user's value (first sweep, or a live change) is taken as it is
+            self.user_step_size = settings.step_size
+            self.step_size = settings.step_size
+        if settings.precondition != self.kind:
+            self.kind = settings.precondition
+            self.scale = None
+            self._refresh(target, state)
+        elif adapt and self.kind != "none":
+            self._refresh(target, state)
+        search = searching(state.log_density, target.dim, settings.search_sds) if search_enabled(settings) else None
+        if search is None:
+            return self.scale, self.step_size, 0, 0
+        which = np.flatnonzero(search)
+        evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale, chunks)
+        return self.scale, self.step_size, int(which.size), evals
+
+    def _refresh(self, target, state):
+        self.scale = estimate_scale(self.kind, target, state.positions, state.log_density)
+        self.refreshes += self.scale is not None
+
+    def after_sweep(self, settings, info, dim: int, adapt: bool):
+        """Steer the step size from the sweep's energy changes (warm-up and adapt_step_size only)."""
+        if not (adapt and settings.adapt_step_size) or info.step_dh2 is None:
+            return
+        dh2 = info.step_dh2[np.isfinite(info.step_dh2)]
+        if dh2.size == 0:
+            return
+        measured = float(np.median(dh2)) / dim
+        if measured <= 0:
+            factor = 2.0
+        else:
+            factor = float(np.clip((ENERGY_VARIANCE_PER_DIM / measured) ** 0.25, 0.5, 2.0))
+        self.step_size = float(np.clip(self.step_size * factor, *_STEP_LIMITS))
+        self.steers += 1
