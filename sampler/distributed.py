@@ -103,12 +103,12 @@ class WalkerBlock:
                                    np.ascontiguousarray(np.concatenate([rng, spare])))
         return True
 
-    def sweep(self, params):
+    def sweep(self, params, scale=None):
         """One diffusion trajectory per walker of the block; returns what the driver keeps, or
         ``("fault", function, error, point)`` if the target raised (found here, where the
         points are: `sampler.faults`)."""
         try:
-            _, info = self.step(self.state, diffusion.DiffusionParams(*params))
+            _, info = self.step(self.state, diffusion.DiffusionParams(*params), None, scale)
         except Exception as exc:
             error = faults.unwrap(exc)
             if error is exc:
@@ -191,7 +191,7 @@ class DistributedDiffusion:
         self.actors = []
         self._synced = None
 
-    def __call__(self, state: EnsembleState, params, chunks=None):
+    def __call__(self, state: EnsembleState, params, chunks=None, scale=None):
         n = state.walkers
         if params.gradient == "exact" and self.target.grad_log_density is None:
             raise ValueError(f"target {self.target.name!r} has no gradient: use gradient='spsa'")
@@ -204,7 +204,7 @@ class DistributedDiffusion:
                         self._build(n)
                     if not self._in_sync(state):
                         self._load(state)
-                    results = [f.result() for f in [a.sweep(tuple(params)) for a in self.actors]]
+                    results = [f.result() for f in [a.sweep(tuple(params), scale) for a in self.actors]]
                 fault = next((r for r in results if isinstance(r[0], str)), None)
                 if fault is not None:  # the blocks moved part-way: reload them before another sweep
                     self._synced = None
