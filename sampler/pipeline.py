@@ -332,9 +332,9 @@ class Sampler:
         self._move = move
         out = move.run(self.state, s, adapt, self.chunks)
         rec.update(out.fields)
+        self._count(rec, **out.counts)
         if self.phase == "tempering" and len(self._betas) > 1:
             rec["pair_acceptance"] = self._count_pairs(out.info, adapt)
-        self._count(rec, **out.counts)
         if isinstance(out.info, diffusion.DiffusionInfo):
             self.last_tracked = out.info.tracked
         elif isinstance(out.info, hmc.HMCInfo) and out.info.divergences:
