@@ -183,23 +183,25 @@ class EnsembleMove:
 class SwapMove:
     """``swaps_per_walker x walkers`` swap attempts between adjacent rungs (`sampler.tempering`).
 
-    ``adaptive``: during warm-up each swap sweep respaces ``betas`` in place (the array every
-    move of the ladder reads; `sampler.ladder.adapt_betas`), with ``lag`` and ``tau`` in swap
-    sweeps; after warm-up the ladder is frozen."""
+    ``adaptive``: during warm-up each of the first ``updates_max`` swap sweeps respaces
+    ``betas`` in place (the array every move of the ladder reads; `sampler.ladder.adapt_betas`),
+    with ``lag`` and ``tau`` in swap sweeps; then the ladder is frozen, so the rest of the
+    warm-up equilibrates the walkers at the final temperatures before anything is recorded."""
 
     name = "swap"
 
     def __init__(self, rung, betas, naive: bool = False, adaptive: bool = False, lag: float = 10.0,
-                 tau: float = 2.0):
+                 tau: float = 2.0, updates_max: int = 1_000_000):
         self.step = tempering.build_kernel(rung, betas, naive)
         self.betas = betas
         self.adaptive = adaptive and len(betas) > 2
         self.lag, self.tau = float(lag), float(tau)
         self.updates = 0  # ladder updates so far
+        self.updates_max = int(updates_max)
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
         _, info = self.step(state, int(round(settings.swaps_per_walker * settings.walkers)))
-        if adapt and self.adaptive:
+        if adapt and self.adaptive and self.updates < self.updates_max:
             with np.errstate(invalid="ignore", divide="ignore"):
                 pair = info.accepted / info.attempts
             self.betas[:] = ladder.adapt_betas(self.betas, pair, self.updates, self.lag, self.tau)

@@ -173,9 +173,11 @@ class Sampler:
                                              report_hot=tempered)
             else:
                 moves[name] = EnsembleMove(name, self.target, rung, betas, report_hot=tempered)
-        # the ladder adapts over the swap sweeps of the warm-up (about half its sweeps)
-        swap_sweeps = max(1.0, s.warmup / 2)
-        moves["swap"] = SwapMove(rung, betas, s.naive_swap, adaptive=auto, lag=swap_sweeps / 4, tau=2.0)
+        # the ladder adapts over the swap sweeps of the first half of the warm-up (swaps take half the
+        # sweeps), its steps decaying over that stretch; the second half equilibrates at the frozen ladder
+        swap_sweeps = max(1, s.warmup // 4)
+        moves["swap"] = SwapMove(rung, betas, s.naive_swap, adaptive=auto, lag=max(1.0, swap_sweeps / 5), tau=2.0,
+                                 updates_max=swap_sweeps)
         if stage == "hmc":
             moves["hmc"] = HMCMove(self.target, s.mass, s.hmc_target_accept, s.hmc_step_size)
         return _Ladder(betas, rung, moves)
