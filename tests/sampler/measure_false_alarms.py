@@ -21,14 +21,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 def scorpio_metropolis(seed):
     import test_exact_stages as t
-    from mdhmc import targets
-    from mdhmc.sampler import Settings
 
-    target = targets.get("scorpio")
-    settings = Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
-    _, draws = t.run_from_exact(target, "metropolis", settings, equilibrate=100, seed=seed)
-    ok, _ = t.check(draws, target, "gaussian")
-    return ok
+    return t.check_scorpio_metropolis(seed)[0]
 
 
 def ladder(seed):

@@ -5,8 +5,8 @@ and live changes of the ladder or the moves.
 Exactness (shared helper `stat_helpers.compare_to_truth`): a correlated Gaussian, rungs =
 auto up to T = 30 (4 rungs: 250 cold walkers, 84/83/83 hot), started from exact draws of
 each rung's tempered Gaussian, 200 warm-up sweeps (the ladder respaces in the first half,
-then freezes), 400 recorded sweeps; every rung's 5 moments against the closed-form moments
-of the Gaussian at that rung's final temperature (covariance x T), MCSE from batch means,
+then freezes), 600 recorded sweeps; every rung's 5 moments against the closed-form moments
+of the Gaussian at that rung's final temperature (covariance x T), MCSE from 10 batch means,
 alpha = 0.25% per moment (20 comparisons, Bonferroni <= 5% family-wise); the family-wise
 rate measured over 24 seeds is in `FALSE_ALARMS`. Negative control: the thread's naive swap
 rule on the same ladder must fail.
