@@ -1,17 +1,24 @@
 """The ensemble moves (DE, stretch, DIME) keep the target invariant, mixed by weights.
 
-Design (the shared helper `stat_helpers.compare_to_truth`): start 500 walkers at exact
-draws, run stage metropolis with one move for 50 + 400 sweeps and compare 5 moments of
-the recorded draws (means, second moments, cross moment) with their closed-form values;
-the MCSE comes from 20 batch means of the ensemble-mean series, the threshold from
-Student's t at alpha = 1% per moment. Family-wise false-alarm rate of one case (5 moments),
-measured over 24 seeds with ``python tests/sampler/measure_false_alarms.py moves``:
-see ``FALSE_ALARMS`` below. Seeds are fixed, so outcomes are deterministic. Negative
-control: each move at the wrong temperature (beta = 0.8) must fail the same check.
+Design (the shared helper `stat_helpers.compare_replicates`): 8 independent replicate
+ensembles of 64 walkers (`exactness_cases.run_move`: rungs at T = 1, no swaps, so each
+rung is its own ensemble) start at exact draws and run one move (or a mix) for 50 + 400
+sweeps; 5 moments of the recorded draws (means, second moments, cross moment) are compared
+with their closed-form values, MCSE = sd of the 8 replicate estimates / sqrt(8), threshold
+Student's t (7 df) at alpha = 1% per moment (<= 5% family-wise by Bonferroni). Seeds are
+fixed, so outcomes are deterministic. Negative control: each move at the wrong temperature
+(beta = 0.8) must fail the same check.
+
+Measured family-wise false-alarm rate (``python tests/sampler/measure_false_alarms.py moves
+--case corr-gauss:de --seeds 24``, seeds 100-123): 4 of 24 = 17%, above the nominal 5%. The
+4 seeds show no common direction (DE's pooled E y^2 over seeds 100/113/114/118: 3.94, 3.93,
+3.99, 4.07; random-walk Metropolis on the same seeds 3.97, 4.01, 4.04, 3.89), so we read it
+as replicate estimates within a seed spreading less than across seeds, not as a bias; the
+cause is not found yet. The fixed seed here passes.
 
 Not here: the stretch move on scorpio. It is exact, but it moves mass between scorpio's
-body and tail so slowly that 400 sweeps of batch means underrate its MCSE (|t| up to 10 on
-2 of 3 seeds; a 3,000-sweep run passes); the DE and DIME moves jump between them.
+body and tail so slowly that a 400-sweep run's errors are large (|t| up to 10 on 2 of 3
+seeds with batch means; a 3,000-sweep run passes); the DE and DIME moves jump between them.
 """
 
 import numpy as np
@@ -24,10 +31,6 @@ from mdhmc.sampler.moves import mix_names, phase_moves
 from exactness_cases import WALKERS, check_move, truth_for
 from sampler_models import correlated_gaussian
 from stat_helpers import compare_to_truth, format_rows
-
-#: family-wise false-alarm rate of one case (5 moments at alpha 1%), measured over 24 seeds
-#: (`measure_false_alarms.py moves`), for an exact sampler
-FALSE_ALARMS = "see measure_false_alarms.py output in the module docstring"
 
 CASES = [("corr-gauss", "de"), ("corr-gauss", "stretch"), ("corr-gauss", "dime"), ("corr-gauss", "de+rwm"),
          ("scorpio", "de"), ("scorpio", "dime")]
