@@ -163,9 +163,9 @@ def run_all(case_keys, method_names, seeds, budget_s=None, smoke=False, cold="ji
         out["cases"][c.key] = entry
         log(f"[{c.key}] budget {budget:g} s per run; criterion: {c.criterion}; load {_load()}")
         for m in method_names:
-            if m in ("mdhmc", "hmc", "metropolis"):
+            if m in methods._STAGE:
                 entry["settings"][m] = {"stage": methods._STAGE[m],
-                                        **(methods.MDHMC_CHANGES.get(c.key, {}) if m == "mdhmc" else {})}
+                                        **(methods.MDHMC_CHANGES.get(c.key, {}) if m.startswith("mdhmc") else {})}
             # numba specialises on the target's functions, not on dim: one fresh-process
             # measurement per target function; JAX compiles per shape: one per case.
             ck = (m, c.key) if m == "nuts" else (m, c.target)

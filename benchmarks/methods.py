@@ -11,9 +11,14 @@ most 4,000 of its draws so far, pooled over chains/walkers and thinned evenly in
 What each method's estimate is at a checkpoint:
 
 ==============  ===========================================================================
-``mdhmc``       `Sampler` stage "pipeline" (diffusion -> trim -> two-rung tempering): the
-                recorded cold draws after the tempering warm-up; before that, the current
-                cold ensemble (marked ``warmup``).
+``mdhmc``       `Sampler` stage "pipeline" with today's defaults (diffusion -> MAD trim ->
+                tempering on the automatic ladder with the ``de+rwm`` moves): the recorded
+                cold draws after the tempering warm-up; before that, the current cold
+                ensemble (marked ``warmup``).
+``mdhmc-*``     the ablation rows (`ABLATIONS`): ``mdhmc-thread`` is the 2017 thread's
+                pipeline (`Settings.thread`: two rungs, random-walk Metropolis, sd trim);
+                ``mdhmc-ladder`` adds the automatic ladder; ``mdhmc-moves`` the ensemble
+                moves (on the thread's two rungs).
 ``hmc``         `Sampler` stage "hmc" (exact HMC, unit mass, step size adapted in warm-up).
 ``metropolis``  `Sampler` stage "metropolis" (random-walk Metropolis, ensemble-scaled).
 ``emcee``       ``emcee.EnsembleSampler`` (stretch move, ``vectorize=True`` on
@@ -51,15 +56,22 @@ from .peers import NUTS_CHAINS, NUTS_WARMUP, _prepare_nuts, _run_emcee, _run_nut
 __all__ = ["METHODS", "LABELS", "MDHMC_CHANGES", "Checkpoint", "RunResult", "run", "prepare", "mdhmc_settings",
            "checkpoint_grid"]
 
-METHODS = ("mdhmc", "hmc", "metropolis", "emcee", "nuts")
+METHODS = ("mdhmc", "mdhmc-thread", "mdhmc-ladder", "mdhmc-moves", "hmc", "metropolis", "emcee", "nuts")
 LABELS = {
     "mdhmc": "mdhmc pipeline",
+    "mdhmc-thread": "mdhmc thread's pipeline",
+    "mdhmc-ladder": "mdhmc thread + auto ladder",
+    "mdhmc-moves": "mdhmc thread + ensemble moves",
     "hmc": "exact HMC (mdhmc)",
     "metropolis": "RW Metropolis (mdhmc)",
     "emcee": "emcee stretch",
     "nuts": "BlackJAX NUTS",
 }
-_STAGE = {"mdhmc": "pipeline", "hmc": "hmc", "metropolis": "metropolis"}
+_STAGE = {"mdhmc": "pipeline", "mdhmc-thread": "pipeline", "mdhmc-ladder": "pipeline", "mdhmc-moves": "pipeline",
+          "hmc": "hmc", "metropolis": "metropolis"}
+#: the ablation rows: `Settings.thread` values kept (the thread's algorithm) except these,
+#: which take today's defaults (None: the default)
+ABLATIONS = {"mdhmc-thread": (), "mdhmc-ladder": ("rungs",), "mdhmc-moves": ("moves", "trim_rule")}
 
 # The pipeline's one documented setting change per case on top of mdhmc's defaults.
 MDHMC_CHANGES: dict[str, dict] = {
@@ -79,9 +91,17 @@ def mdhmc_settings(method: str, c: Case, seed: int, smoke: bool = False):
     """The `Settings` a benchmark run of ``method`` ("mdhmc", "hmc", "metropolis") uses."""
     from mdhmc.sampler import Settings
 
-    changes = dict(MDHMC_CHANGES.get(c.key, {})) if method == "mdhmc" else {}
+    changes = dict(MDHMC_CHANGES.get(c.key, {})) if method.startswith("mdhmc") else {}
     if smoke:
         changes.update({k: SMOKE[k] for k in ("walkers", "diffusion_sweeps", "steps", "warmup")})
+    if method == "metropolis":
+        changes["moves"] = "rwm"  # the random-walk baseline, whatever the default mix
+    if method in ABLATIONS:
+        from mdhmc.sampler.settings import BY_NAME, THREAD_VALUES
+
+        thread = {k: v for k, v in THREAD_VALUES.items() if k not in ABLATIONS[method]}
+        kept = {k: BY_NAME[k].default for k in ABLATIONS[method]}
+        return Settings(seed=int(seed), sweeps=100_000_000, **{**thread, **kept, **changes})
     return Settings(seed=int(seed), sweeps=100_000_000, **changes)
 
 
@@ -106,8 +126,10 @@ def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
                 break
     r = sampler.result()
     res.info.update(
-        settings_changed=dict(MDHMC_CHANGES.get(c.key, {})) if method == "mdhmc" else {}, walkers=s.walkers, sweeps=sampler.sweep_count,
-        recorded_sweeps=len(sampler.draws), acceptance=r["acceptance"], swap_acceptance=r["swap_acceptance"],
+        settings_changed=dict(MDHMC_CHANGES.get(c.key, {})) if method.startswith("mdhmc") else {}, walkers=s.walkers,
+        sweeps=sampler.sweep_count, recorded_sweeps=len(sampler.draws), acceptance=r["acceptance"],
+        swap_acceptance=r["swap_acceptance"], temperatures=r["temperatures"].tolist(),
+        pair_acceptance=[float(a) for a in r["pair_acceptance"]],
         divergences_warmup=int(div_warmup if div_warmup is not None else r["totals"].get("divergences", 0)),
         trim=r["trim"],
         totals={k: int(v) for k, v in r["totals"].items()},

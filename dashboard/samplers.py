@@ -140,7 +140,7 @@ class Samplers:
         started afresh (what was read from it is stale)."""
         try:
             settings = c.settings()
-            if settings.rungs > 1 and settings.walkers < 2 * settings.rungs:
+            if settings.rungs is not None and settings.rungs > 1 and settings.walkers < 2 * settings.rungs:
                 # refused here whatever the stage: a metropolis-stage sampler would accept them and
                 # fail only on a later switch to tempering
                 raise SettingsError(f"{settings.rungs} temperature rungs need at least {2 * settings.rungs} "

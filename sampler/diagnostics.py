@@ -1,23 +1,44 @@
 """Accuracy and mixing diagnostics shared by the CLI, the dashboard and the benchmarks.
 
 ESS and R-hat come from ArviZ; KS tests from scipy.stats. Everything here takes plain
-arrays: ``draws`` is ``(n_draws, walkers, dim)`` (walkers are chains) and ``exact`` is
-``(n, dim)``.
+arrays: ``draws`` is ``(n_draws, walkers, dim)`` and ``exact`` is ``(n, dim)``.
+
+Walkers are not chains: swaps move states between walker slots and the ensemble moves
+couple every walker to the others, so per-walker ESS overstates the information (65x on a
+tempering run) and per-walker R-hat raises false alarms. `ess_rhat` therefore works on
+series that are chains: the means of `GROUPS` interleaved groups of walkers, one value per
+sweep each (functions of the whole ensemble's Markov chain), given to ArviZ as
+`GROUPS` chains (`ESS_METHOD` says so in the report and the UI).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import stats
 
 __all__ = ["ess_rhat", "ks_pvalues", "ks_statistics", "sliced_w1", "mass_fractions", "thin_pool",
-           "marginal_z_errors", "summary"]
+           "marginal_z_errors", "summary", "ESS_METHOD", "GROUPS"]
+
+GROUPS = 4
+ESS_METHOD = (f"ESS and R-hat of the ensemble-mean series ({GROUPS} interleaved walker groups as chains, ArviZ): "
+              "ESS = var / MCSE^2 of the ensemble mean")
+
+
+def group_means(draws: np.ndarray, groups: int = GROUPS) -> np.ndarray:
+    """``(groups, n_draws, dim)``: per sweep, the mean of walkers g, g + groups, g + 2 groups, ..."""
+    draws = np.asarray(draws, dtype=np.float64)
+    g = max(1, min(groups, draws.shape[1]))
+    return np.stack([draws[:, k::g].mean(axis=1) for k in range(g)])
 
 
 def ess_rhat(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bulk ESS and rank-normalised R-hat per dimension (ArviZ), walkers as chains.
+    """ESS and rank-normalised R-hat per dimension (ArviZ) on the ensemble-mean series
+    (`ESS_METHOD`). The ESS is in draws of one walker: var(x) / MCSE(mean)^2, where the
+    MCSE comes from ArviZ's ESS of the group-mean chains.
 
-    Returns NaNs when there are fewer than 4 draws.
+    Returns NaNs when there are fewer than 4 draws (R-hat: or fewer than 2 walkers).
     """
     import arviz as az
 
@@ -25,9 +46,14 @@ def ess_rhat(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n, w, d = draws.shape
     if n < 4 or w < 1:
         return np.full(d, np.nan), np.full(d, np.nan)
-    chains = np.transpose(draws, (1, 0, 2))  # (chain, draw, dim)
-    ess = np.array([az.ess(chains[:, :, j], method="bulk") for j in range(d)], dtype=float)
-    rhat = np.array([az.rhat(chains[:, :, j]) if w > 1 else np.nan for j in range(d)], dtype=float)
+    chains = az.convert_to_dataset(group_means(draws))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mcse = np.asarray(az.mcse(chains, method="mean")["x"], dtype=float).reshape(d)
+        rhat = (np.asarray(az.rhat(chains)["x"], dtype=float).reshape(d) if w >= 2 else np.full(d, np.nan))
+    var = draws.reshape(-1, d).var(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ess = np.where(mcse > 0, var / mcse**2, np.nan)
     return ess, rhat
 
 

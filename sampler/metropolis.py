@@ -27,10 +27,28 @@ from mdhmc.targets._jit import LOG_DENSITY
 from .chunks import blocks
 from .rng import fill_normal, uniform
 
-__all__ = ["metropolis_sweep", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
+__all__ = ["metropolis_sweep", "metropolis_accept", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
 
 #: clip limits of the adapted log scale (`sampler.adaptation.RobbinsMonro`)
 LOG_SCALE_LIMITS = (-25.0, 10.0)
+
+
+@nb.njit(inline="always")
+def metropolis_accept(log_density, x, lp, rng, i, y, log_q_ratio, beta, accepted, evals, nonfinite):
+    """Evaluate the proposal ``y`` of walker i and accept it with probability
+    min(1, exp(beta (lp(y) - lp(x_i)) + log_q_ratio)); NaN or +inf lp is rejected and counted."""
+    lpy = log_density(y)
+    evals[i] += 1
+    if math.isnan(lpy) or lpy == np.inf:
+        nonfinite[i] += 1
+        return
+    if lpy == -np.inf:
+        return
+    if math.log(uniform(rng, i)) < beta * (lpy - lp[i]) + log_q_ratio:
+        for j in range(x.shape[1]):
+            x[i, j] = y[j]
+        lp[i] = lpy
+        accepted[i] += 1
 
 
 @nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
@@ -52,18 +70,7 @@ def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, sc
             fill_normal(rng, i, y, prop_sd[i])
             for j in range(d):
                 y[j] += x[i, j]
-            lpy = log_density(y)
-            evals[i] += 1
-            if math.isnan(lpy) or lpy == np.inf:
-                nonfinite[i] += 1
-                continue
-            if lpy == -np.inf:
-                continue
-            if math.log(uniform(rng, i)) < beta[i] * (lpy - lp[i]):
-                for j in range(d):
-                    x[i, j] = y[j]
-                lp[i] = lpy
-                accepted[i] += 1
+            metropolis_accept(log_density, x, lp, rng, i, y, 0.0, beta[i], accepted, evals, nonfinite)
 
 
 class MetropolisInfo(NamedTuple):
@@ -96,9 +103,8 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
     i's last proposal.
     """
     rung = np.asarray(rung, dtype=np.int64)
-    betas = np.asarray(betas, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)  # read at every step: the ladder may respace it in warm-up
     rungs = betas.size
-    walker_beta = betas[rung]
     half_a, half_b = _halves(rung, rungs)
     n = rung.size
     dim = target.dim
@@ -121,6 +127,7 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
         accepted = np.zeros(n, dtype=np.int64)
         evals = np.zeros(n, dtype=np.int64)
         nonfinite = np.zeros(n, dtype=np.int64)
+        walker_beta = betas[rung]
         for moving, fixed in ((half_a, half_b), (half_b, half_a)):
             proposal_sd(x, moving, fixed, scale)
             for lo, hi in blocks(chunks, "metropolis", n):

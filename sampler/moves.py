@@ -10,6 +10,12 @@ A phase is a `Schedule` of (move, weight) pairs (`PHASE_MOVES`); each sweep runs
 move, the first k with u < cumulative weight k for u uniform on the ensemble stream.
 A schedule of one move draws nothing, so adding the schedule changed no draw: tempering's
 (Metropolis 1/2, swap 1/2) is exactly the former coin ``u < 0.5``.
+
+The exact moves of the Metropolis and tempering phases are the ``moves`` setting's mix
+(`mix_names`, `phase_moves`): random-walk Metropolis (``rwm``, the move named
+``"metropolis"``) and the ensemble moves (`EnsembleMove`: ``de``, ``stretch``, ``dime``),
+with equal weights; tempering gives the mix half the sweeps and swaps the other half, as
+the thread did with Metropolis alone.
 """
 
 from __future__ import annotations
@@ -19,13 +25,13 @@ from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from . import diffusion, hmc, metropolis, tempering
+from . import diffusion, hmc, ladder, metropolis, moves_de, moves_dime, moves_stretch, tempering
 from .adaptation import RobbinsMonro
 from .preconditioning import DiffusionAdaptation, search_enabled
 from .rng import uniform
 
 __all__ = ["Move", "MoveRecord", "Schedule", "PHASE_MOVES", "DiffusionMove", "MetropolisMove", "SwapMove",
-           "HMCMove"]
+           "HMCMove", "EnsembleMove", "ENSEMBLE_KERNELS", "mix_names", "phase_moves"]
 
 #: phase -> ((move name, weight), ...): what a sweep of that phase does
 PHASE_MOVES = {
@@ -34,6 +40,25 @@ PHASE_MOVES = {
     "tempering": (("metropolis", 0.5), ("swap", 0.5)),
     "hmc": (("hmc", 1.0),),
 }
+
+
+#: the ensemble moves by their name in the ``moves`` setting: their ``build_kernel(target, rung, betas)``
+ENSEMBLE_KERNELS = {"de": moves_de.build_kernel, "stretch": moves_stretch.build_kernel,
+                    "dime": moves_dime.build_kernel}
+
+
+def mix_names(mix: str) -> tuple[str, ...]:
+    """Move names (keys of `Sampler.moves`) of a ``moves`` setting such as ``"de+rwm"``."""
+    return tuple("metropolis" if m == "rwm" else m for m in mix.split("+"))
+
+
+def phase_moves(mix: str) -> dict:
+    """`PHASE_MOVES` with the Metropolis and tempering phases made of the mix ``mix`` (equal
+    weights; tempering: the mix half the sweeps, swaps the other half)."""
+    names = mix_names(mix)
+    return {**PHASE_MOVES,
+            "metropolis": tuple((m, 1.0) for m in names),
+            "tempering": tuple((m, 0.5 / len(names)) for m in names) + (("swap", 0.5),)}
 
 
 class MoveRecord(NamedTuple):
@@ -150,16 +175,53 @@ class MetropolisMove:
         return self.step.buffers["scratch"][lo:hi]
 
 
+class EnsembleMove:
+    """An ensemble move on complementary halves (`sampler.complement`): ``de``, ``stretch`` or
+    ``dime`` (`ENSEMBLE_KERNELS`), at each walker's rung temperature; nothing to adapt."""
+
+    def __init__(self, name: str, target, rung, betas, report_hot: bool = False):
+        self.name = name
+        self.step = ENSEMBLE_KERNELS[name](target, rung, betas)
+        self.report_hot = report_hot
+
+    def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
+        _, info = self.step(state, chunks)
+        fields = {"acceptance": float(info.acceptance[0])}
+        if self.report_hot:
+            fields["acceptance_hot"] = float(info.acceptance[-1])
+        counts = dict(lp_evals=info.lp_evals, steps=info.lp_evals, nonfinite=info.nonfinite)
+        return MoveRecord(fields, counts, info)
+
+    def points_in_flight(self, lo, hi):
+        return self.step.buffers["scratch"][lo:hi]
+
+
 class SwapMove:
-    """``swaps_per_walker x walkers`` swap attempts between adjacent rungs (`sampler.tempering`)."""
+    """``swaps_per_walker x walkers`` swap attempts between adjacent rungs (`sampler.tempering`).
+
+    ``adaptive``: during warm-up each of the first ``updates_max`` swap sweeps respaces
+    ``betas`` in place (the array every move of the ladder reads; `sampler.ladder.adapt_betas`),
+    with ``lag`` and ``tau`` in swap sweeps; then the ladder is frozen, so the rest of the
+    warm-up equilibrates the walkers at the final temperatures before anything is recorded."""
 
     name = "swap"
 
-    def __init__(self, rung, betas, naive: bool = False):
+    def __init__(self, rung, betas, naive: bool = False, adaptive: bool = False, lag: float = 10.0,
+                 tau: float = 2.0, updates_max: int = 1_000_000):
         self.step = tempering.build_kernel(rung, betas, naive)
+        self.betas = betas
+        self.adaptive = adaptive and len(betas) > 2
+        self.lag, self.tau = float(lag), float(tau)
+        self.updates = 0  # ladder updates so far
+        self.updates_max = int(updates_max)
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
         _, info = self.step(state, int(round(settings.swaps_per_walker * settings.walkers)))
+        if adapt and self.adaptive and self.updates < self.updates_max:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pair = info.accepted / info.attempts
+            self.betas[:] = ladder.adapt_betas(self.betas, pair, self.updates, self.lag, self.tau)
+            self.updates += 1
         fields = dict(swap_acceptance=info.acceptance, ejections=info.ejections)
         counts = dict(swap_attempts=int(info.attempts.sum()), swaps=int(info.accepted.sum()), ejections=info.ejections)
         return MoveRecord(fields, counts, info)

@@ -4,9 +4,10 @@
 Each phase is a schedule of weighted moves (`sampler.moves.PHASE_MOVES`):
 
 - ``"diffusion"``: one momentum-diffusion trajectory per walker (`sampler.diffusion`);
-- ``"metropolis"``: random-walk Metropolis on every walker at T=1 (`sampler.metropolis`);
-- ``"tempering"``: with probability 1/2 Metropolis at each rung's temperature, else swap
-  attempts between adjacent rungs (`sampler.tempering`);
+- ``"metropolis"``: the ``moves`` mix at T=1: random-walk Metropolis (`sampler.metropolis`)
+  and/or the ensemble moves (`sampler.moves_de`, `moves_stretch`, `moves_dime`);
+- ``"tempering"``: with probability 1/2 the mix at each rung's temperature, else swap
+  attempts between adjacent rungs (`sampler.tempering`) on the ladder (`sampler.ladder`);
 - ``"hmc"``: the exact-HMC baseline at T=1 (`sampler.hmc`).
 
 The stage says which phases run: ``"diffusion"``, ``"metropolis"``, ``"tempering"`` and
@@ -15,8 +16,10 @@ then trims (`sampler.trim`), then tempering sweeps; it advances by itself.
 
 In the Metropolis, tempering and HMC phases the first ``warmup`` sweeps adapt (proposal
 scale / step size, `sampler.adaptation`) and are not recorded; later sweeps record the
-cold ensemble. Settings may change between sweeps (`Sampler.update`): most take effect on
-the next sweep; a new ``walkers`` or ``seed`` resets the ensemble. The GIL is released
+cold ensemble; with ``rungs = auto`` the warm-up also respaces the ladder, which is then
+frozen. Settings may change between sweeps (`Sampler.update`): most take effect on the
+next sweep; a change of the ladder or the moves clears the recorded draws and runs the
+warm-up again; a new ``walkers`` or ``seed`` resets the ensemble. The GIL is released
 inside every kernel.
 """
 
@@ -29,10 +32,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import diffusion, faults, hmc, tempering, trim
+from . import diffusion, faults, hmc, ladder, tempering, trim
 from .chunks import Chunks, SweepStopped
 from .ensemble import EnsembleState, init
-from .moves import PHASE_MOVES, DiffusionMove, HMCMove, MetropolisMove, Schedule, SwapMove
+from .moves import DiffusionMove, EnsembleMove, HMCMove, MetropolisMove, Schedule, SwapMove, mix_names, phase_moves
 from .settings import SPEC, STAGES, Settings, SettingsError
 
 __all__ = ["Sampler", "RESET_KEYS", "SweepStopped", "DensityError"]
@@ -40,15 +43,17 @@ __all__ = ["Sampler", "RESET_KEYS", "SweepStopped", "DensityError"]
 DensityError = faults.DensityError
 
 RESET_KEYS = frozenset(s.name for s in SPEC if s.resets)  # a live change starts a new ensemble
-# settings baked into the Metropolis, swap and HMC moves: a change rebuilds them (adaptation restarts)
+# settings baked into the Metropolis, ensemble, swap and HMC moves: a change rebuilds them, clears the
+# recorded draws and runs the warm-up again (adaptation included)
 _REBUILD_KEYS = frozenset({"rungs", "t_hot", "naive_swap", "mass", "metropolis_scale", "target_accept",
-                           "hmc_target_accept", "hmc_step_size"})
+                           "hmc_target_accept", "hmc_step_size", "moves"})
 
 
 class _Ladder(NamedTuple):
-    """What `Sampler._build_exact` builds: the temperatures, each walker's rung, the moves."""
+    """What `Sampler._build_exact` builds: the inverse temperatures (the array every move of
+    the ladder reads; respaced in place during warm-up when adaptive), each walker's rung, the moves."""
 
-    temperatures: np.ndarray
+    betas: np.ndarray
     rung: np.ndarray
     moves: dict
 
@@ -91,7 +96,8 @@ class Sampler:
     ``phase``, ``stage_sweep`` (sweeps in the current phase), ``sweep_count``, ``totals``
     (counters), ``history`` (per-sweep records), ``draws`` (recorded cold ensembles),
     ``last_tracked`` (the tracked walker's last trajectory), ``last_divergences``,
-    ``rung``, ``temperatures``, ``trim_info``, ``wall_s``; ``moves`` and ``schedule``.
+    ``rung``, ``temperatures``, ``trim_info``, ``wall_s``; ``moves`` and ``schedule``;
+    `pair_acceptance` (swap acceptance per adjacent pair of rungs).
 
     Examples
     --------
@@ -161,33 +167,62 @@ class Sampler:
         self.trim_info = None
 
     def _build_exact(self, s: Settings, stage: str) -> _Ladder:
-        """The temperature ladder and the Metropolis, swap and (stage hmc) HMC moves for ``s``."""
-        n = s.walkers
-        rungs = s.rungs if stage in ("tempering", "pipeline") else 1
+        """The temperature ladder and the exact moves (the ``moves`` mix, swaps, and in stage hmc
+        HMC) for ``s``. ``rungs = auto``: `ladder.auto_rungs` rungs, half the walkers cold, the
+        spacing adapted during warm-up (`sampler.ladder`)."""
+        n, dim = s.walkers, self.target.dim
+        tempered = stage in ("tempering", "pipeline")
+        rungs = s.rung_count(dim) if tempered else 1
         if rungs > 1 and n < 2 * rungs:
             raise SettingsError(f"tempering with {rungs} rungs needs at least {2 * rungs} walkers, got {n}")
-        temperatures = np.array(s.temperatures() if rungs > 1 else [1.0])
-        rung = tempering.rung_assignment(n, rungs)
-        betas = 1.0 / temperatures
-        moves = {
-            "metropolis": MetropolisMove(self.target, rung, betas, s.target_accept_for(self.target.dim),
-                                         s.metropolis_scale, report_hot=stage in ("tempering", "pipeline")),
-            "swap": SwapMove(rung, betas, s.naive_swap),
-        }
+        auto = s.rungs is None and rungs > 1
+        betas = 1.0 / np.array(s.temperatures(dim) if rungs > 1 else [1.0])
+        rung = ladder.rung_assignment(n, rungs, 0.5 if auto else None)
+        moves = {}
+        for name in mix_names(s.moves):
+            if name == "metropolis":
+                moves[name] = MetropolisMove(self.target, rung, betas, s.target_accept_for(dim), s.metropolis_scale,
+                                             report_hot=tempered)
+            else:
+                moves[name] = EnsembleMove(name, self.target, rung, betas, report_hot=tempered)
+        # the ladder adapts over the swap sweeps of the first half of the warm-up (swaps take half the
+        # sweeps), its steps decaying over that stretch; the second half equilibrates at the frozen ladder
+        swap_sweeps = max(1, s.warmup // 4)
+        moves["swap"] = SwapMove(rung, betas, s.naive_swap, adaptive=auto, lag=max(1.0, swap_sweeps / 5), tau=2.0,
+                                 updates_max=swap_sweeps)
         if stage == "hmc":
             moves["hmc"] = HMCMove(self.target, s.mass, s.hmc_target_accept, s.hmc_step_size)
-        return _Ladder(temperatures, rung, moves)
+        return _Ladder(betas, rung, moves)
 
     def _install(self, ladder: _Ladder):
-        self.temperatures = ladder.temperatures
+        self._betas = ladder.betas
         self.rung = ladder.rung
         self._exact_moves = ladder.moves
         self._schedule_moves()
+        self._reset_pair_counts()
+        self._ladder_adapting = False
+
+    def _reset_pair_counts(self):
+        pairs = max(1, len(self._betas) - 1)
+        self._pair_attempts = np.zeros(pairs, dtype=np.int64)
+        self._pair_accepted = np.zeros(pairs, dtype=np.int64)
 
     def _schedule_moves(self):
         moves = self.moves
         self._schedules = {phase: Schedule([(moves[name], weight) for name, weight in pairs])
-                           for phase, pairs in PHASE_MOVES.items() if all(name in moves for name, _ in pairs)}
+                           for phase, pairs in phase_moves(self.settings.moves).items()
+                           if all(name in moves for name, _ in pairs)}
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        """Temperature of each rung (the ladder's current spacing)."""
+        return 1.0 / self._betas
+
+    def pair_acceptance(self) -> np.ndarray:
+        """Swap acceptance per adjacent pair of rungs, cumulative since the current ladder was
+        built or (rungs = auto) frozen at the end of the warm-up; NaN where nothing was attempted."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self._pair_attempts > 0, self._pair_accepted / np.maximum(self._pair_attempts, 1), np.nan)
 
     def _max_recorded_sweeps(self) -> int:
         if self.keep_sweeps is not None:
@@ -233,16 +268,23 @@ class Sampler:
                 raise
             return True
         diffusion_move = self._new_diffusion_move(new.mass) if "mass" in changed else None
-        ladder = self._build_exact(new, self.stage) if changed & _REBUILD_KEYS else None
+        exact = self._build_exact(new, self.stage) if changed & _REBUILD_KEYS else None
         self.settings = new
         if diffusion_move is not None:
             self._diffusion_move = diffusion_move
             self._schedule_moves()
-        if ladder is not None:
-            self._install(ladder)
-            if self.draws.maxlen != self._max_recorded_sweeps():
-                self.draws = collections.deque(self.draws, maxlen=self._max_recorded_sweeps())
+        if exact is not None:
+            self._restart_exact(exact)
         return False
+
+    def _restart_exact(self, exact: _Ladder):
+        """Install rebuilt exact moves: walkers stay where they are, but the recorded draws are
+        cleared and an exact phase runs its warm-up again (adaptation included), so no draw of
+        a walker that has just changed rung or move is recorded before it has re-equilibrated."""
+        self._install(exact)
+        self.draws = collections.deque(maxlen=self._max_recorded_sweeps())
+        if self.phase != "diffusion":
+            self.stage_sweep = 0
 
     # ------------------------------------------------------------------ running
     @property
@@ -306,6 +348,8 @@ class Sampler:
         out = move.run(self.state, s, adapt, self.chunks)
         rec.update(out.fields)
         self._count(rec, **out.counts)
+        if self.phase == "tempering" and len(self._betas) > 1:
+            rec["pair_acceptance"] = self._count_pairs(out.info, adapt)
         if isinstance(out.info, diffusion.DiffusionInfo):
             self.last_tracked = out.info.tracked
         elif isinstance(out.info, hmc.HMCInfo) and out.info.divergences:
@@ -323,18 +367,34 @@ class Sampler:
         self.history.append(rec)
         return rec
 
+    def _count_pairs(self, info, adapt: bool) -> list:
+        """This sweep's swap acceptance per adjacent pair (NaN where none was attempted), added
+        to the cumulative counts; an adaptive ladder's counts restart when it freezes."""
+        pairs = len(self._betas) - 1
+        if not isinstance(info, tempering.SwapInfo):
+            return [float("nan")] * pairs
+        if not adapt and self._exact_moves["swap"].adaptive and self._ladder_adapting:
+            self._reset_pair_counts()
+        self._ladder_adapting = adapt
+        self._pair_attempts += info.attempts[:pairs]
+        self._pair_accepted += info.accepted[:pairs]
+        return [float(a) / t if t else float("nan") for a, t in zip(info.accepted[:pairs], info.attempts[:pairs])]
+
     def _count(self, rec, **counts):
         for k, v in counts.items():
             self.totals[k] += int(v)
             rec[k] = int(v)
 
     def _record(self):
-        self.draws.append(self.cold.copy())
+        cold = self.cold.copy()
+        if len(self.draws) and self.draws[-1].shape != cold.shape:
+            self.draws.clear()  # never mix draws of unequal width (the ladder changed)
+        self.draws.append(cold)
 
     def _advance_pipeline(self):
         s = self.settings
         if self.stage == "pipeline" and self.phase == "diffusion" and self.stage_sweep >= s.diffusion_sweeps:
-            _, self.trim_info = trim.build_kernel(s.trim_sds)(self.state)
+            _, self.trim_info = trim.build_kernel(s.trim_sds, s.trim_rule)(self.state)
             self.totals["trimmed"] += self.trim_info.replaced
             self.phase = "tempering"
             self.stage_sweep = 0
@@ -372,6 +432,7 @@ class Sampler:
             "totals": dict(self.totals),
             "wall_s": self.wall_s,
             "temperatures": self.temperatures.copy(),
+            "pair_acceptance": self.pair_acceptance(),
             "trim": None if self.trim_info is None else self.trim_info._asdict(),
         }
 

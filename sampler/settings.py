@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 __all__ = ["Setting", "SPEC", "BY_NAME", "ALIASES", "GROUPS", "PHASES", "LIVE_DEFAULTS", "THREAD_VALUES", "Settings",
-           "SettingsError", "STAGES", "canonical_name"]
+           "SettingsError", "STAGES", "canonical_name", "MOVE_MIXES"]
 
 STAGES = ("diffusion", "metropolis", "tempering", "pipeline", "hmc")
 #: what a sweep can be doing; the pipeline passes through diffusion, trim and tempering
@@ -32,6 +32,8 @@ GROUPS = {
     "hmc": "Exact HMC (baseline)",
 }
 _EXACT = ("metropolis", "tempering", "hmc")
+#: named mixes of the exact ensemble moves (`sampler.moves.mix_weights`): names joined by "+", equal weights
+MOVE_MIXES = ("rwm", "de", "stretch", "dime", "de+rwm", "dime+rwm", "de+stretch", "de+stretch+rwm")
 
 
 class SettingsError(ValueError):
@@ -159,12 +161,21 @@ SPEC: tuple[Setting, ...] = (
        allow_inf=True, soft=(0.5, 20.0), step=0.5),
     # --- trim, Metropolis, tempering -----------------------------------------------------
     _s("trim_sds", 3.0, "float", "Trim (sds)",
-       "after diffusion keep the walkers whose lp is within this many sds of the mean (inf: keep all)",
+       "after diffusion keep the walkers whose lp is within this many sds of the centre (inf: keep all)",
        "metropolize", phases=("trim",), bounds=(0, None), lo_open=True, allow_inf=True, soft=(0.5, 10.0), step=0.1),
+    _s("trim_rule", "mad", "choice", "Trim rule",
+       "centre and spread of lp for the trim: median and 1.4826 x MAD (robust), or the thread's mean and sd",
+       "metropolize", phases=("trim",), choices=("mad", "sd"), thread="sd"),
     _s("t_hot", 3.5, "float", "Temperature", "temperature of the hottest tempering rung", "metropolize",
        phases=("tempering",), bounds=(1, 1e6), soft=(1.0, 20.0), step=0.1),
-    _s("rungs", 2, "int", "Rungs", "temperature rungs, geometric from 1 to t_hot (1: plain Metropolis)",
-       "metropolize", phases=("tempering",), bounds=(1, 64), soft=(1, 16)),
+    _s("rungs", None, "int", "Rungs",
+       "temperature rungs from 1 to t_hot (1: plain Metropolis; auto: enough for ~25% adjacent swap "
+       "acceptance, spacing adapted during warm-up, then frozen)",
+       "metropolize", phases=("tempering",), bounds=(1, 64), soft=(1, 16), nullable=True, thread=2),
+    _s("moves", "de+rwm", "choice", "Moves",
+       "exact moves of the Metropolis/tempering sweeps, mixed with equal weights: random-walk Metropolis (rwm), "
+       "differential evolution (de), the stretch move, DIME (de + an independence proposal fitted to the ensemble)",
+       "metropolize", phases=("metropolis", "tempering"), choices=MOVE_MIXES, thread="rwm"),
     _s("swaps_per_walker", 20.0, "float", "Swaps per walker", "swap attempts per sweep per walker (the thread's 20n)",
        "metropolize", phases=("tempering",), bounds=(0, 1e4), soft=(0.0, 50.0), step=1.0),
     _s("naive_swap", False, "bool", "Naive swap rule (biased)",
@@ -319,11 +330,21 @@ class _SettingsMethods:
             return self.target_accept
         return 0.5 if dim <= 2 else 0.3
 
-    def temperatures(self) -> list[float]:
-        """Geometric ladder from 1 to ``t_hot`` with ``rungs`` rungs."""
-        if self.rungs == 1:
+    def rung_count(self, dim: int) -> int:
+        """Rungs of the ladder for a ``dim``-dimensional target: ``rungs``, or with rungs = auto
+        the count `sampler.ladder.auto_rungs` picks (~25% adjacent swap acceptance up to t_hot)."""
+        if self.rungs is not None:
+            return self.rungs
+        from .ladder import auto_rungs
+
+        return auto_rungs(dim, self.t_hot, self.walkers)
+
+    def temperatures(self, dim: int = 2) -> list[float]:
+        """Geometric ladder from 1 to ``t_hot`` with `rung_count` rungs (the starting ladder of rungs = auto)."""
+        rungs = self.rung_count(dim)
+        if rungs == 1:
             return [1.0]
-        return [self.t_hot ** (k / (self.rungs - 1)) for k in range(self.rungs)]
+        return [self.t_hot ** (k / (rungs - 1)) for k in range(rungs)]
 
 
 def _doc() -> str:

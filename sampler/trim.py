@@ -2,10 +2,14 @@
 
 The thread's idea: after the approximate (diffusion) stage, compute the (weighted) mean
 and sd of lp over the draws, keep the draws whose lp lies within ``trim_sds`` sds of the
-mean, and refill the ensemble by copying kept draws chosen uniformly at random (on the
+mean (``rule="sd"``), and refill the ensemble by copying kept draws chosen uniformly at random (on the
 ensemble stream, so it is reproducible). The stragglers it removes are walkers still
 stuck far out in the tails, which Metropolis would take long to bring in. The pipeline
 applies it once, between its diffusion and tempering phases.
+
+``rule="mad"`` (the default) uses the median and 1.4826 x the median absolute deviation
+instead (the sd of a normal): a few walkers at lp ~ -1e8 make the sd so large that the sd
+rule trims nothing, while they move the median and MAD hardly at all.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import numpy as np
 
 from .rng import randint
 
-__all__ = ["TrimInfo", "build_kernel"]
+__all__ = ["TrimInfo", "build_kernel", "RULES"]
+
+RULES = ("mad", "sd")
+#: MAD -> sd of a normal distribution
+_MAD_TO_SD = 1.4826
 
 
 class TrimInfo(NamedTuple):
-    lp_mean: float
-    lp_sd: float
+    lp_mean: float  # the centre: the (weighted) mean (rule sd) or the median (rule mad)
+    lp_sd: float  # the spread: the (weighted) sd, or 1.4826 x MAD
     kept: int
     replaced: int
 
@@ -39,22 +47,30 @@ def _refill(x, lp, keep, rng, stream):
             lp[i] = lp[src]
 
 
-def build_kernel(trim_sds: float):
+def build_kernel(trim_sds: float, rule: str = "sd"):
     """``step(state, weights=None) -> (state, TrimInfo)``: trim ``state`` in place, keeping
-    the draws within ``trim_sds`` (weighted) sds of the mean lp. ``weights`` default to equal."""
+    the draws within ``trim_sds`` spreads of the centre of lp: the (weighted) mean and sd for
+    ``rule="sd"``, the median and 1.4826 x MAD for ``rule="mad"`` (weights ignored).
+    ``weights`` default to equal."""
+    if rule not in RULES:
+        raise ValueError(f"trim rule must be one of {', '.join(RULES)}, got {rule!r}")
 
     def step(state, weights: np.ndarray | None = None):
         lp = state.log_density
-        w = np.ones_like(lp) if weights is None else np.asarray(weights, dtype=np.float64)
-        w = w / w.sum()
-        mean = float(np.sum(w * lp))
-        sd = float(np.sqrt(np.sum(w * (lp - mean) ** 2)))
-        keep = np.abs(lp - mean) <= trim_sds * sd if sd > 0 else np.ones(lp.size, dtype=bool)
+        if rule == "mad":
+            centre = float(np.median(lp))
+            spread = _MAD_TO_SD * float(np.median(np.abs(lp - centre)))
+        else:
+            w = np.ones_like(lp) if weights is None else np.asarray(weights, dtype=np.float64)
+            w = w / w.sum()
+            centre = float(np.sum(w * lp))
+            spread = float(np.sqrt(np.sum(w * (lp - centre) ** 2)))
+        keep = np.abs(lp - centre) <= trim_sds * spread if spread > 0 else np.ones(lp.size, dtype=bool)
         if not keep.any():
             keep[:] = True
         replaced = int((~keep).sum())
         if replaced:
             _refill(state.positions, lp, keep, state.rng, state.walkers)
-        return state, TrimInfo(mean, sd, int(keep.sum()), replaced)
+        return state, TrimInfo(centre, spread, int(keep.sum()), replaced)
 
     return step

@@ -96,3 +96,66 @@ def ks_thinned(draws: np.ndarray, exact: np.ndarray, sweeps_apart: int = 50) -> 
     idx = np.arange(draws.shape[0] - 1, -1, -sweeps_apart)
     pool = draws[idx].reshape(-1, draws.shape[-1])
     return np.array([stats.ks_2samp(pool[:, j], exact[:, j]).pvalue for j in range(draws.shape[-1])])
+
+
+# ------------------------------------------------------------------ closed-form truth, batch-means MCSE
+def gaussian_truth(weights, means, covs) -> dict:
+    """Closed-form values of the ``gaussian`` functionals (`moment_functionals`) for a Gaussian
+    mixture (one component: a Gaussian): E x = sum w mu, E x x' = sum w (Sigma + mu mu')."""
+    w = np.asarray(weights, dtype=float)
+    mu = np.asarray(means, dtype=float)
+    cov = np.asarray(covs, dtype=float)
+    m = w @ mu
+    second = np.einsum("k,kij->ij", w, cov + np.einsum("ki,kj->kij", mu, mu))
+    return {"mean x": m[0], "mean y": m[1], "E x^2": second[0, 0], "E y^2": second[1, 1], "E xy": second[0, 1]}
+
+
+def mcse_batch_means(series: np.ndarray, batches: int = 20) -> float:
+    """MCSE of the mean of a per-sweep series (the ensemble mean of a functional) by batch
+    means: ``batches`` contiguous batches, sd of their means / sqrt(batches). Honest when a
+    batch is much longer than the series' autocorrelation time; used with Student's t
+    (``batches - 1`` degrees of freedom) in `compare_to_truth`."""
+    series = np.asarray(series, dtype=float)
+    n = series.size // batches * batches
+    means = series[series.size - n:].reshape(batches, -1).mean(axis=1)
+    return float(means.std(ddof=1) / np.sqrt(batches))
+
+
+def compare_to_truth(draws: np.ndarray, truth: dict, kind: str = "gaussian", alpha: float = 0.01,
+                     batches: int = 20):
+    """Rows (name, estimate, truth, tolerance, t-score) and whether every functional's
+    |estimate - truth| <= t_{1 - alpha/2, batches - 1} x MCSE, the MCSE from batch means of the
+    ensemble-mean series (`mcse_batch_means`); the truth is closed-form, so it adds no error.
+    One comparison's false-alarm rate is ``alpha`` for an exact sampler."""
+    crit = float(stats.t.ppf(1.0 - alpha / 2.0, batches - 1))
+    rows, ok = [], True
+    for name, f in moment_functionals(kind).items():
+        if name not in truth:
+            continue
+        series = f(draws).mean(axis=1)
+        est = float(series.mean())
+        se = mcse_batch_means(series, batches)
+        ts = (est - truth[name]) / se
+        ok &= abs(ts) <= crit
+        rows.append((name, est, float(truth[name]), crit * se, ts))
+    return rows, bool(ok)
+
+
+def compare_replicates(replicates, truth: dict, kind: str = "gaussian", alpha: float = 0.01):
+    """Like `compare_to_truth`, with the MCSE from independent replicate ensembles: each
+    replicate's draws ``(draws, walkers, dim)`` give one estimate per functional; the MCSE is
+    their sd / sqrt(R), the threshold Student's t with R - 1 degrees of freedom. Exact
+    whatever the autocorrelation (slow mode switching fools batch means), at the price of
+    running R samplers."""
+    r = len(replicates)
+    crit = float(stats.t.ppf(1.0 - alpha / 2.0, r - 1))
+    rows, ok = [], True
+    for name, f in moment_functionals(kind).items():
+        if name not in truth:
+            continue
+        per = np.array([float(f(d).mean()) for d in replicates])
+        est, se = float(per.mean()), float(per.std(ddof=1) / np.sqrt(r))
+        ts = (est - truth[name]) / se
+        ok &= abs(ts) <= crit
+        rows.append((name, est, float(truth[name]), crit * se, ts))
+    return rows, bool(ok)

@@ -45,9 +45,13 @@ def recorded_sweeps(stage: str, s) -> int:
 
 
 def cold_walkers(stage: str, s) -> int:
-    """Walkers on the cold rung: i with i * rungs // walkers == 0 (`tempering.rung_assignment`)."""
-    rungs = s.rungs if stage in ("tempering", "pipeline") else 1
-    return math.ceil(s.walkers / rungs)
+    """Walkers on the cold rung (`ladder.rung_assignment`): an equal share of a fixed ladder; with
+    rungs = auto, all walkers (an upper bound: about half stay cold)."""
+    if stage not in ("tempering", "pipeline") or s.rungs == 1:
+        return s.walkers
+    if s.rungs is None:
+        return s.walkers
+    return math.ceil(s.walkers / s.rungs)
 
 
 def _size(n: float) -> str:

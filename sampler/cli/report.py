@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+
 from ..io import json_dumps
+
+#: dims whose ESS and R-hat the report computes
+ESS_DIMS = 100
 
 __all__ = ["build_report", "format_report", "settings_dict", "json_dumps", "yes"]
 
@@ -55,7 +60,14 @@ def build_report(t, sampler, stage, settings, result, threads, out_path, exact_n
         "nonfinite": int(tot.get("nonfinite", 0)),
         "trimmed": int(tot.get("trimmed", 0)),
         "temperatures": result["temperatures"],
+        "pair_acceptance": [None if not math.isfinite(a) else float(a) for a in result.get("pair_acceptance", [])],
     })
+    if len(draws) >= 4:
+        # a capped number of dims: ArviZ takes ~5 ms a dimension
+        ess, rhat = diagnostics.ess_rhat(draws[:, :, :ESS_DIMS])
+        rep.update(ess_min=float(np.nanmin(ess)) if np.isfinite(ess).any() else None,
+                   rhat_max=float(np.nanmax(rhat)) if np.isfinite(rhat).any() else None,
+                   ess_method=diagnostics.ESS_METHOD + (f" (first {ESS_DIMS} dims)" if t.dim > ESS_DIMS else ""))
     for key in ("ks_p", "sliced_w1", "mass_fractions", "exact_mass_fractions"):
         if key in summ:
             rep[key] = summ[key]
@@ -114,12 +126,17 @@ def format_report(rep: dict) -> str:
         ("wall", f"{rep['wall_s']:.2f} s on {rep['threads']} thread{'s' if rep['threads'] != 1 else ''}"),
         ("acceptance", _fmt(rep["acceptance"])),
         ("swap acceptance", _fmt(rep["swap_acceptance"])),
+        ("temperatures", _fmt_vec(list(rep["temperatures"]))),
+        ("pair acceptance", _fmt_vec(rep["pair_acceptance"]) if rep.get("pair_acceptance") else "-"),
         ("triggers", _fmt(rep["triggers"])),
         ("divergences", _fmt(rep["divergences"])),
         ("non-finite", _nonfinite(rep)),
         ("mean", _fmt_vec(rep["mean"])),
         ("sd", _fmt_vec(rep["sd"])),
     ]
+    if rep.get("ess_min") is not None:
+        rows.append(("ESS min / R-hat max", f"{_fmt(rep['ess_min'])} / {_fmt(rep.get('rhat_max'))} "
+                                           "(ensemble-mean series)"))
     if "ks_p" in rep:
         rows.append(("KS p vs exact", _fmt_vec(rep["ks_p"])))
         rows.append(("sliced W1", _fmt(rep["sliced_w1"])))

@@ -23,7 +23,8 @@ def non_default(s):
     if s.kind == "floats":
         return "1,2.5", (1.0, 2.5)
     if s.kind == "int":
-        return str(s.default + 1), s.default + 1
+        base = s.bounds[0] if s.default is None else s.default  # nullable ints (rungs) default to auto
+        return str(base + 1), base + 1
     value = s.soft[0] if s.soft[0] != s.default else s.soft[1]
     return repr(float(value)), float(value)
 

@@ -106,7 +106,7 @@ def test_an_impossible_setting_is_refused_and_the_sampler_keeps_its_own(worker):
     worker.advance(1)
     frame = worker.take_frame()
     assert "need at least 16 walkers" in frame.error and not frame.paused_by_error
-    assert worker.sampler.settings.rungs == 2 and worker.sampler.settings.walkers == 200
+    assert worker.sampler.settings.rungs is None and worker.sampler.settings.walkers == 200  # rungs: auto
 
 
 def test_reset_restores_the_dispersed_start(worker):
@@ -237,6 +237,7 @@ def test_a_failing_log_density_is_reported_and_the_worker_goes_on(tmp_path, monk
             assert frame.paused_by_error and w.running  # paused, thread alive
             c.playing = False
             c.metropolis_scale = 0.01  # small steps stay inside the domain
+            c.moves = "rwm"  # (ensemble moves take steps as long as the ensemble is wide)
             w.reset()
             c.playing = True
             assert w.wait_for(lambda f: f.sweep >= 5 and not f.paused_by_error, timeout=30) is not None

@@ -1,10 +1,23 @@
-"""Exact stages keep the target invariant.
+"""Exact stages keep the target invariant (the thread's moves: `Settings.thread`, random-walk
+Metropolis and the two-rung ladder; the ensemble moves and the automatic ladder have their
+own tests, test_ensemble_moves.py and test_ladder.py).
 
 Design: start the ensemble at exact draws (so it is in equilibrium from sweep 0), run the
-stage, and compare the recorded draws with 200,000 fresh exact draws: expectations of
-4-5 functionals within 2.33 MCSE (ArviZ ESS of the ensemble-mean series; 2% two-sided
-false-alarm rate each, so <= 10% for a case) and a KS test per dimension on draws
-thinned to near-independence (alpha = 0.001). Tempering first equilibrates its hot rung
+stage, and compare the recorded draws with 200,000 fresh exact draws: expectations of 4-5
+functionals within 2.33 MCSE (`compare_to_exact`; closed-form moments with batch means
+gave a false alarm on hmc/corr-gauss, so the other cases keep this check) and a KS test per
+dimension on draws thinned to near-independence (alpha = 0.001).
+
+The scorpio Metropolis case used to compare with 200,000 exact draws with an ArviZ MCSE and
+failed on 4 of 12 other seeds for a correct sampler: random-walk Metropolis moves mass
+between scorpio's body and tail so slowly that neither ArviZ's ESS nor batch means (2 false
+alarms in the first 4 seeds) see the whole autocorrelation. It now runs 8 independent
+replicate ensembles of 125 walkers (one sampler whose rungs all sit at T = 1, without
+swaps: `exactness_cases.run_move`) and takes the MCSE from their spread
+(`stat_helpers.compare_replicates`, Student's t with 7 degrees of freedom, alpha = 1% per
+moment, <= 5% family-wise by Bonferroni). Measured family-wise false-alarm rate over 24
+seeds (``python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 20``, seeds
+100-119): 2 of 20 = 10% (nominal <= 5%; measured on a machine at load 15-20). Tempering first equilibrates its hot rung
 with Metropolis alone (no swaps), since exact draws exist only for T = 1. Seeds are fixed
 (not searched), so outcomes are deterministic. Negative controls -- a Metropolis step at
 the wrong temperature and the thread's naive swap rule -- must fail the same checks.
@@ -18,7 +31,8 @@ from mdhmc.sampler import Sampler, Settings, metropolis
 from mdhmc.sampler.adaptation import RobbinsMonro
 from mdhmc.sampler.ensemble import init
 from sampler_models import correlated_gaussian
-from stat_helpers import compare_to_exact, format_rows, ks_thinned
+from exactness_cases import run_move, truth_for
+from stat_helpers import compare_replicates, compare_to_exact, format_rows, ks_thinned
 
 EXACT_N = 200_000
 KIND = {"scorpio": "gaussian", "funnel": "funnel", "donut": "ring", "corr-gauss": "gaussian"}
@@ -55,7 +69,7 @@ def check(draws, target, kind):
 
 
 CASES = [
-    ("metropolis", "scorpio"), ("metropolis", "funnel"), ("metropolis", "donut"), ("metropolis", "corr-gauss"),
+    ("metropolis", "funnel"), ("metropolis", "donut"), ("metropolis", "corr-gauss"),
     ("hmc", "scorpio"), ("hmc", "donut"), ("hmc", "corr-gauss"),
     ("tempering", "scorpio"), ("tempering", "donut"), ("tempering", "corr-gauss"),
 ]
@@ -65,10 +79,25 @@ CASES = [
 # (measured: E v^2 8.70 vs 8.97 at T=1.5 after 1,000 sweeps). The benchmarks cover it.
 
 
+def check_scorpio_metropolis(seed=1):
+    """The scorpio Metropolis case on 8 independent ensembles of 125 walkers (see the docstring;
+    `exactness_cases.run_move`): 100 adapting sweeps, 600 recorded."""
+    target = targets.get("scorpio")
+    reps = run_move("scorpio", "rwm", seed, record=600, warmup=100, replicates=8, walkers=1000)
+    rows, ok = compare_replicates(reps, truth_for("scorpio"))
+    p = ks_thinned(np.concatenate(reps, axis=1), exact_draws(target), sweeps_apart=60)
+    return ok and bool(np.all(p > 1e-3)), f"{format_rows(rows)}\n  KS p-values {p}"
+
+
+def test_metropolis_on_scorpio_matches_the_mixture_moments():
+    ok, report = check_scorpio_metropolis()
+    assert ok, f"metropolis on scorpio differs from the closed-form moments:\n{report}"
+
+
 @pytest.mark.parametrize("stage,case", CASES)
 def test_exact_stage_matches_exact_draws(stage, case):
     target = make(case)
-    settings = Settings(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
+    settings = Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
     equilibrate = 1000 if stage == "tempering" else 100
     s, draws = run_from_exact(target, stage, settings, equilibrate=equilibrate)
     assert np.all(np.isfinite(draws))
@@ -117,7 +146,7 @@ def test_negative_control_wrong_temperature_fails():
 def test_negative_control_naive_swap_rule_fails():
     """The thread's first swap rule concentrates mass in high-density regions: biased."""
     target = targets.get("scorpio")
-    settings = Settings(walkers=1000, sweeps=10_000, warmup=100, naive_swap=True)
+    settings = Settings.thread(walkers=1000, sweeps=10_000, warmup=100, naive_swap=True)
     s, draws = run_from_exact(target, "tempering", settings, equilibrate=300, record=300)
     ok, report = check(draws, target, "gaussian")
     assert not ok, "the naive swap rule passed the exactness check:\n" + report

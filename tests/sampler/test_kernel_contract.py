@@ -102,7 +102,7 @@ def test_adaptation_changes_the_scale_in_warmup_only(kind):
 
 
 def test_sampler_freezes_the_scale_when_it_starts_recording():
-    s = Sampler(targets.get("scorpio"), Settings(walkers=64, sweeps=12, warmup=4, seed=1), stage="metropolis")
+    s = Sampler(targets.get("scorpio"), Settings.thread(walkers=64, sweeps=12, warmup=4, seed=1), stage="metropolis")
     recs = [s.sweep() for _ in range(12)]
     assert [r["recording"] for r in recs] == [False] * 4 + [True] * 8
     scales = [r["scale"] for r in recs]
@@ -110,7 +110,7 @@ def test_sampler_freezes_the_scale_when_it_starts_recording():
 
 
 def test_fixed_metropolis_scale_never_adapts():
-    s = Sampler(targets.get("scorpio"), Settings(walkers=64, warmup=4, metropolis_scale=0.7), stage="metropolis")
+    s = Sampler(targets.get("scorpio"), Settings.thread(walkers=64, warmup=4, metropolis_scale=0.7), stage="metropolis")
     assert {s.sweep()["scale"] for _ in range(6)} == {0.7}
 
 
@@ -157,7 +157,8 @@ def test_schedule_refuses_bad_weights():
 
 
 def test_phases_are_schedules_of_the_stated_moves():
-    s = Sampler(targets.get("scorpio"), Settings(walkers=64, diffusion_sweeps=1, warmup=2))
+    # the thread's mix (random-walk Metropolis only); other mixes: tests/sampler/test_ensemble_moves.py
+    s = Sampler(targets.get("scorpio"), Settings.thread(walkers=64, diffusion_sweeps=1, warmup=2))
     assert [m.name for m in s.schedule.moves] == ["diffusion"]
     s.sweep()
     assert s.phase == "tempering"
@@ -170,13 +171,14 @@ def test_phases_are_schedules_of_the_stated_moves():
 
 
 # ------------------------------------------------------------------ what the dashboard and the CLI read
-RECORD_KEYS = {  # as before the refactor, in order
+RECORD_KEYS = {  # as before the refactor, in order (the thread's moves), plus pair_acceptance (issue 11)
     ("diffusion", None): ["mean_U", "mean_K", "mean_H", "mean_herr", "mean_abs_herr", "chosen_herr", "tracked_U",
                           "tracked_K", "tracked_H", "tracked_herr", "lp_evals", "grad_evals", "steps", "triggers",
                           "abandoned"],
     ("metropolis", None): ["acceptance", "scale", "lp_evals", "steps", "nonfinite"],
-    ("tempering", "metropolis"): ["move", "acceptance", "acceptance_hot", "scale", "lp_evals", "steps", "nonfinite"],
-    ("tempering", "swap"): ["move", "swap_acceptance", "ejections", "swap_attempts", "swaps"],
+    ("tempering", "metropolis"): ["move", "acceptance", "acceptance_hot", "scale", "lp_evals", "steps", "nonfinite",
+                                  "pair_acceptance"],
+    ("tempering", "swap"): ["move", "swap_acceptance", "ejections", "swap_attempts", "swaps", "pair_acceptance"],
     ("hmc", None): ["acceptance", "step_size", "lp_evals", "grad_evals", "steps", "divergences"],
 }
 
