@@ -126,7 +126,7 @@ def format_report(rep: dict) -> str:
         ("wall", f"{rep['wall_s']:.2f} s on {rep['threads']} thread{'s' if rep['threads'] != 1 else ''}"),
         ("acceptance", _fmt(rep["acceptance"])),
         ("swap acceptance", _fmt(rep["swap_acceptance"])),
-        ("temperatures", _fmt_vec(list(rep["temperatures"]))),
+        ("temperatures", _fmt_vec(list(rep["temperatures"])) if rep.get("temperatures") else "-"),
         ("pair acceptance", _fmt_vec(rep["pair_acceptance"]) if rep.get("pair_acceptance") else "-"),
         ("triggers", _fmt(rep["triggers"])),
         ("divergences", _fmt(rep["divergences"])),

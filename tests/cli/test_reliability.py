@@ -62,8 +62,10 @@ def run_main(capsys, *argv):
 
 def test_raising_density_stops_with_one_line_and_saves_the_draws_marked_partial(target_file, tmp_path, capsys):
     out = tmp_path / "run.npz"
+    # random-walk moves (--moves rwm): with this seed they first hit the band after warm-up, so
+    # there are draws to save (the default DE mix hits it in warm-up: "nothing recorded yet")
     rc, _, err = run_main(capsys, "--target", target_file("band.py", BAND), "--stage", "metropolis", "--walkers", "100",
-                          "--sweeps", "400", "--warmup", "10", "--out", str(out), "--quiet")
+                          "--sweeps", "400", "--warmup", "10", "--moves", "rwm", "--out", str(out), "--quiet")
     assert rc == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("mdhmc: error: log_density in band.py raised ValueError('bad region') at x = [1.00")
@@ -163,8 +165,9 @@ def test_keep_records_the_last_sweeps_and_the_report_says_so(tmp_path, capsys):
 
 
 def test_dry_run_refuses_what_the_run_refuses(capsys):
-    dry = run_main(capsys, "--target", "scorpio", "--walkers", "2", "--dry-run")
-    run = run_main(capsys, "--target", "scorpio", "--walkers", "2")
+    # (rungs = auto fits the ladder to the walkers: two fixed rungs need four)
+    dry = run_main(capsys, "--target", "scorpio", "--walkers", "2", "--rungs", "2", "--dry-run")
+    run = run_main(capsys, "--target", "scorpio", "--walkers", "2", "--rungs", "2")
     assert dry[0] == run[0] == 2 and dry[2] == run[2] and "needs at least" in dry[2]
 
 

@@ -18,7 +18,8 @@ def test_table_summarises_many_dimensions():
     text = format_report(rep)
     assert "min -1  max 2  (100 dims)" in text
     assert "swap acceptance  -" in text
-    assert len(text.splitlines()) == 17
+    assert "temperatures     -" in text and "pair acceptance  -" in text  # no ladder in this report
+    assert len(text.splitlines()) == 19
 
 
 def test_progress_line_counts_sweeps_rate_and_eta():
