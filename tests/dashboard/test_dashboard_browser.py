@@ -14,6 +14,7 @@ import time
 from urllib.parse import urlparse
 
 import pytest
+from mdhmc.sampler.settings import SPEC
 
 from dashboard_helpers import ARTIFACTS
 
@@ -245,9 +246,11 @@ def test_url_keys_are_setting_names_and_round_trip(open_page):
     assert p.page.locator("select").nth(1).input_value() == "5"  # the Dimension control
     # a nullable setting set to auto is written as `auto` and read back
     p.page.get_by_text("Trim, Metropolis and tempering").click()  # its collapsed card
-    p.page.locator(".bk-Checkbox", has_text="auto").first.locator("input").uncheck()
+    # the card's auto boxes follow SPEC's order (rungs, metropolis_scale, target_accept)
+    box = [s.name for s in SPEC if s.nullable and s.group == "metropolize"].index("metropolis_scale")
+    p.page.locator(".bk-Checkbox", has_text="auto").nth(box).locator("input").uncheck()
     p.wait(r"window.location.search.includes('metropolis_scale=1')", 10)
-    p.page.locator(".bk-Checkbox", has_text="auto").first.locator("input").check()
+    p.page.locator(".bk-Checkbox", has_text="auto").nth(box).locator("input").check()
     p.wait(r"window.location.search.includes('metropolis_scale=auto')", 10)
     query = urlparse(p.page.url).query
     assert "viscosity_gain=2.5" in query and "target_dim=5" in query
