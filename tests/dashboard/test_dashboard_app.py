@@ -77,7 +77,9 @@ def test_every_setting_with_a_widget_has_one_and_auto_means_none(app):
     assert {s.label for s in SPEC if s.widget} <= names
     assert not {s.label for s in SPEC if not s.widget} & names  # mass, sweeps: presets and CLI only
     slider = next(w for w in widgets if w.name == "Metropolis scale")
-    auto = next(w for w in widgets if w.name == "auto")  # the first nullable setting's, in SPEC order
+    # the auto boxes follow SPEC's order of nullable settings (rungs comes before metropolis_scale)
+    box = [s.name for s in SPEC if s.nullable].index("metropolis_scale")
+    auto = [w for w in widgets if w.name == "auto"][box]
     assert auto.value and slider.disabled and app.controls.metropolis_scale is None
     auto.value = False
     assert app.controls.metropolis_scale == slider.value == 1.0 and not slider.disabled
