@@ -243,7 +243,8 @@ def _summarise(fstats, icounts, tracked) -> diffusion.DiffusionInfo:
     return D.DiffusionInfo(
         float(means[D.S_U]), float(means[D.S_K]), float(means[D.S_H]), float(means[D.S_HERR]),
         float(means[D.S_ABS_HERR]), float(means[D.S_CHOSEN_HERR]), int(tot[D.C_EVALS]), int(tot[D.C_GRAD_EVALS]),
-        int(tot[D.C_STEPS]), int(tot[D.C_TRIGGERS]), int(tot[D.C_ABANDONED]), tracked)
+        int(tot[D.C_STEPS]), int(tot[D.C_TRIGGERS]), int(tot[D.C_ABANDONED]), tracked,
+        fstats[:, D.S_STEP_DH2].copy())  # per walker: the step-size adaptation's input
 
 
 def _takes_n_workers(client) -> bool:

@@ -70,6 +70,20 @@ def test_diffusion_on_two_workers_gives_the_local_draws(client):
     assert np.array_equal(local.last_tracked.positions, remote.last_tracked.positions)
 
 
+def test_default_diffusion_with_preconditioner_and_search_gives_the_local_draws(client):
+    """The defaults adapt a per-coordinate scale (mass and SPSA metric) and move far walkers by
+    a Newton search on the driver: the workers must get the scale, and reload moved walkers."""
+    stiff = targets.get("stiff-wells", 6)
+    settings = Settings(**{**SMALL, "diffusion_sweeps": 6, "diffusion_warmup": 3})
+    local = Sampler(stiff, settings, stage="diffusion")
+    remote = Sampler(stiff, settings, stage="diffusion", client=client)
+    for _ in range(6):
+        local.sweep()
+        remote.sweep()
+    assert local.history[-1].get("diffusion_step_size") is not None  # the adaptation ran
+    _same(local, remote)
+
+
 def test_pipeline_with_trim_and_tempering_on_the_driver_gives_the_local_draws(client):
     """Diffusion runs on the workers, trimming and tempering here; the blocks are reloaded
     only after the driver changed the ensemble."""
