@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import gc
 import html
+import json
 import logging
 import os
 import time
+from urllib.parse import urlencode
 
 import numba
 
@@ -121,6 +123,7 @@ class App(pn.viewable.Viewer):
         # no design system: the Bootstrap design puts 220 kB of CSS into every shadow root, and
         # Bokeh 3 recomputes styles several times per repaint -- it cut the page to a few frames/s
         pn.extension(raw_css=[".bk-btn { font-weight: 600; }"], notifications=False)
+        pn.config.global_loading_spinner = True  # the tab shows that it is loading, not a blank page
         warmup.ensure_started(block_first=True, background=True)
         self.doc = pn.state.curdoc
         self.controls = Controls(**controls)
@@ -153,40 +156,58 @@ class App(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ page
     def _build_page(self):
-        main = pn.Column(
-            self.messages, self.strip,
-            pn.FlexBox(self.cloud, self.cloud_hmc, pn.Column(self.teach.pane, self.energy, margin=0),
-                       gap="4px", flex_wrap="wrap"),
-            pn.FlexBox(self.qq, self.temperatures, self.mass, gap="4px", flex_wrap="wrap"),
-            sizing_mode="stretch_width")
-        if os.environ.get("MDHMC_TEMPLATE") == "bootstrap":
-            return pn.template.BootstrapTemplate(title=TITLE, header_background=HEADER_COLOR, sidebar_width=330,
-                                                 sidebar=[self.sidebar], main=[main])
-        # no template: Panel's templates carry HTML panes that make every page load MathJax
-        header = Div(text=f'<div class="mdhmc-header">{html.escape(TITLE)}</div>', disable_math=True,
-                     stylesheets=[InlineStyleSheet(css=HEADER_CSS)], margin=0)
-        side = pn.Column(self.sidebar, width=330, margin=(6, 8, 6, 8), styles=SIDEBAR_STYLES)
-        return pn.Column(pn.Row(pn.pane.Bokeh(header, margin=0), sizing_mode="stretch_width", margin=(0, 0, 4, 0),
-                                styles={"background": HEADER_COLOR}),
-                         pn.Row(side, main, sizing_mode="stretch_width", margin=0),
-                         sizing_mode="stretch_width", margin=0)
+        from mdhmc.dashboard import layout  # the arrangement (lecture mode) lives there
+
+        return layout.compose(self)
 
     def _sync_url(self):
-        """Controls <-> URL query (served pages only); keys of older links are read too."""
+        """Controls <-> URL query (served pages only); keys of older links are read too.
+
+        Read once, when the page opens (a dimension after its target); written whole, from the
+        current controls, after every change -- so the URL is never one change behind, and a
+        link copied after a preset holds the preset's target and stage too."""
         loc = pn.state.location
         if loc is None or self.doc is None or self.doc.session_context is None:
             return
-        old = legacy_query(loc.query_params)  # before the sync writes every key into the URL
-        loc.sync(self.controls, list(URL_KEYS), on_error=self._set_from_link)
-        if old:  # after the sync: a dimension needs its target first
-            self._set_from_link(old)
+        query = dict(loc.query_params)
+        old = legacy_query(query)
+        mapped = {}
+        for k in URL_KEYS:
+            if k in query:
+                try:
+                    mapped[k] = self.controls.param[k].deserialize(query[k])
+                except Exception:
+                    mapped[k] = query[k]
+        first = {k: mapped.pop(k) for k in ("target", "target_dim") if k in mapped}
+        for part in (first, mapped, old):
+            if part:
+                self._set_from_link(part)
+        self._location = loc
+        self.controls.param.watch(self._write_url, list(URL_KEYS))
+        self._write_url()
+
+    def url_query(self) -> str:
+        """The query that restores the current controls (``?target=...&step_size=...``)."""
+        out = {}
+        for k in URL_KEYS:
+            v = self.controls.param[k].serialize(getattr(self.controls, k))
+            out[k] = v if isinstance(v, str) else json.dumps(v)
+        return "?" + urlencode(out)
+
+    def _write_url(self, *events):
+        loc = getattr(self, "_location", None)
+        if loc is not None:
+            q = self.url_query()
+            if loc.search != q:
+                loc.search = q
 
     def _set_from_link(self, mapped: dict):
         """Link values one by one; those refused are named in one warning."""
         bad = []
         for k, v in mapped.items():
             try:
-                setattr(self.controls, k, v)
+                if getattr(self.controls, k) != v:
+                    setattr(self.controls, k, v)
             except Exception:
                 bad.append(f"{k}={v!r}")
         if bad:
@@ -285,10 +306,12 @@ class App(pn.viewable.Viewer):
             except Exception as exc:  # a drawing problem must not stop the session
                 log.exception("mdhmc: frame failed")
                 self.messages.show_error(f"Drawing failed: {type(exc).__name__}: {exc}")
-            key = (frame.stage, frame.phase)
+            gradient = frame.applied.gradient if frame.applied is not None else "spsa"
+            key = (frame.stage, frame.phase, gradient, bool(frame.probe))
             if key != self._teach_key:
                 self._teach_key = key
                 self.teach.object = texts.text_for(*key)
+                self.sidebar.show_phase(frame.stage, frame.phase, bool(frame.probe))
         self.strip.apply(frame, self.controls.playing)
         self.frames += 1
         return self.messages.apply(frame)
@@ -302,5 +325,8 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
 
     from mdhmc.dashboard.app import quiet_closed_sockets as _quiet
 
+    from mdhmc.dashboard.watch import WatchPage as _Watch, watched as _watched
+
     _quiet()
-    (_full_page() if _full() else _App()).servable(title=_TITLE)
+    _session = _watched()  # ?watch=<id>: a read-only mirror of another session (no worker)
+    (_Watch(_session) if _session is not None else _full_page() if _full() else _App()).servable(title=_TITLE)

@@ -51,7 +51,8 @@ def rung_palette(n: int) -> list[str]:
             for k in range(n)]
 
 
-DENSITY_PALETTE = [_mix("#ffffff", "#c6dbef", min(1.0, k / 110)) if k <= 110 else _mix("#c6dbef", "#6baed6", (k - 110) / 145)
+# greys: blue (cold) and red (hot) walkers both keep their contrast on it, on a projector too
+DENSITY_PALETTE = [_mix("#ffffff", "#e3e3e3", min(1.0, k / 110)) if k <= 110 else _mix("#e3e3e3", "#a8a8a8", (k - 110) / 145)
                    for k in range(256)]
 
 
