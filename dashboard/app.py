@@ -245,6 +245,14 @@ class App(pn.viewable.Viewer):
 
     def _tick(self):
         live = self._connected()
+        if os.environ.get("MDHMC_DEBUG_TICKS"):
+            now = time.monotonic()
+            if now - getattr(self, "_dbg_t", 0) > 2:
+                self._dbg_t = now
+                w = self.worker
+                print(f"DBG session {w.id} loaded={self._loaded} live={live} frames={self.frames} seq={w._seq} "
+                      f"slot={w._slot is not None} playing={self.controls.playing} susp={w._suspended} "
+                      f"errpause={w._errors_paused} running={w.running} reqs={w._requests}", flush=True)
         if not self._loaded:
             # Frames start when Panel reports the page loaded (onload): changes made between the
             # browser pulling the document and that moment are not sent to it by Panel, so a

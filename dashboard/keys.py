@@ -1,7 +1,7 @@
 """Keyboard shortcuts for a lecture: Space play/pause, right arrow step, r reset.
 
-A Panel `JSComponent` registers one ``keydown`` listener on the page (not while typing in an
-input) and reports the key to the server; the server maps it to the same actions as the
+A Panel `JSComponent` registers one ``keydown`` listener on the page (not for a key meant for a
+focused control: typing in an input, arrows on a slider, Space on a button) and reports the key to the server; the server maps it to the same actions as the
 buttons: with the Animation tab's mode on they drive the animation, otherwise the sampler.
 """
 
@@ -26,10 +26,18 @@ class KeyListener(JSComponent):
       const el = document.createElement("span");
       el.className = "mdhmc-keys";
       const handler = (e) => {
-        const t = e.composedPath ? e.composedPath()[0] : e.target;
-        const tag = t && t.tagName ? t.tagName.toUpperCase() : "";
-        if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) return;
-        if (e.ctrlKey || e.metaKey || e.altKey) return;
+        // a key meant for a focused control is not a shortcut: the arrow keys move a focused
+        // slider (noUiSlider's handle, role=slider), Space presses a focused button
+        if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+        const path = e.composedPath ? e.composedPath() : [e.target];
+        for (const t of path) {
+          if (!t || !t.tagName) continue;
+          const tag = t.tagName.toUpperCase();
+          if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || tag === "BUTTON" || t.isContentEditable) return;
+          const role = t.getAttribute ? t.getAttribute("role") : null;
+          if (role === "slider" || role === "button" || role === "checkbox" || role === "tab" || role === "listbox") return;
+          if (t.classList && t.classList.contains("noUi-handle")) return;
+        }
         if (e.key === " " || e.key === "ArrowRight" || e.key === "r" || e.key === "R") {
           e.preventDefault();
           model.key = e.key;

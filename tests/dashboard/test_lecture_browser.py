@@ -160,5 +160,16 @@ def test_keyboard_space_pauses_arrow_steps_r_resets(browser, dashboard_server):
         page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
                                "<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) > 0; }",
                                timeout=90_000)
+        # an arrow key on a focused slider moves the slider: it is not the Step shortcut (which pauses)
+        handle = page.locator(".bk-input-group", has=page.locator(".bk-slider-title", has_text="Step size")) \
+            .locator(".noUi-handle").first
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => Bokeh.documents[0].all_models && [...Bokeh.documents[0].all_models]"
+                               ".some(m => m.title === 'Step size' && m.value > 0.0505)", timeout=60_000)
+        before = _sweep(page)
+        page.wait_for_function(f"() => {{ const m = {model('mdhmc-strip')}.text.match(/mdhmc-v\">([\\d,]+)<\\/div>"
+                               f"<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) "
+                               f"> {before + 2}; }}", timeout=60_000)
     finally:
         ctx.close()
