@@ -36,6 +36,7 @@ from mdhmc.dashboard.controls import URL_KEYS, Controls, legacy_query  # noqa: E
 from mdhmc.dashboard.controls_panel import ControlsPanel  # noqa: E402
 from mdhmc.dashboard.energy import EnergyTraces  # noqa: E402
 from mdhmc.dashboard.figures import Text  # noqa: E402
+from mdhmc.dashboard.flow import FrameFlow  # noqa: E402
 from mdhmc.dashboard.frames import Frame  # noqa: E402
 from mdhmc.dashboard.mass import MassBalance  # noqa: E402
 from mdhmc.dashboard.messages import Messages  # noqa: E402
@@ -142,6 +143,7 @@ class App(pn.viewable.Viewer):
                           margin=(4, 10))
         self.controls.param.watch(lambda e: self.messages.show_error(e.new) if e.new else None, "notice")
         self.frames = 0  # frames applied (tests, benchmarks)
+        self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
         self._teach_key = None
         self._loaded = False
         self._live_since = None
@@ -245,14 +247,6 @@ class App(pn.viewable.Viewer):
 
     def _tick(self):
         live = self._connected()
-        if os.environ.get("MDHMC_DEBUG_TICKS"):
-            now = time.monotonic()
-            if now - getattr(self, "_dbg_t", 0) > 2:
-                self._dbg_t = now
-                w = self.worker
-                print(f"DBG session {w.id} loaded={self._loaded} live={live} frames={self.frames} seq={w._seq} "
-                      f"slot={w._slot is not None} playing={self.controls.playing} susp={w._suspended} "
-                      f"errpause={w._errors_paused} running={w.running} reqs={w._requests}", flush=True)
         if not self._loaded:
             # Frames start when Panel reports the page loaded (onload): changes made between the
             # browser pulling the document and that moment are not sent to it by Panel, so a
@@ -267,7 +261,7 @@ class App(pn.viewable.Viewer):
             return
         # no browser, no sweeps: between a page closing and the server dropping its session
         self.worker.suspend(not live)
-        if live:
+        if live and self.flow.ready():
             try:
                 self.draw()
             except Exception:  # never let one bad frame stop the periodic callback
@@ -301,6 +295,7 @@ class App(pn.viewable.Viewer):
             return False
         with pn.io.hold(self.doc):
             pause = self.apply(frame)
+            self.flow.stamp()
         if pause and self.controls.playing:
             self.controls.playing = False  # outside the hold: widget changes inside it were lost
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import (BooleanFilter, CDSView, ColumnDataSource, HoverTool, Label, Legend, LegendItem,
+from bokeh.models import (CDSView, ColumnDataSource, GroupFilter, HoverTool, Label, Legend, LegendItem,
                           LinearColorMapper, Range1d, TapTool)
 from bokeh.transform import linear_cmap
 
@@ -50,17 +50,19 @@ class WalkerCloud(pn.viewable.Viewer):
         self.contours = ColumnDataSource({"xs": [], "ys": []})
         p.multi_line("xs", "ys", source=self.contours, line_color="#7f7f7f", line_alpha=0.6, line_width=1.0)
         self.walkers = ColumnDataSource({"x": np.zeros(0, np.float32), "y": np.zeros(0, np.float32),
-                                         "rung": np.zeros(0, np.int32)}, name=f"mdhmc-{name}-walkers")
+                                         "rung": np.zeros(0, np.int32), "layer": []}, name=f"mdhmc-{name}-walkers")
         self.cmap = linear_cmap("rung", rung_palette(2), 0, 1)
         # hot rungs first, the cold rung drawn over them (two views of one source: the data stay
         # in walker order); cold walkers are larger and opaque, and outlined in white so that
-        # they stand out on the density
+        # they stand out on the density. The views filter on the source's own "layer" column: a
+        # BooleanFilter's mask travels apart from the data and could disagree with it in length
+        # ("Offset is outside the bounds of the DataView" in the browser)
         self.hot_glyph = p.scatter("x", "y", source=self.walkers, size=3.4, fill_color=HMC if hmc else self.cmap,
                                    line_color=None, fill_alpha=0.45,
-                                   view=CDSView(filter=BooleanFilter(booleans=[])), visible=not hmc)
+                                   view=CDSView(filter=GroupFilter(column_name="layer", group="hot")), visible=not hmc)
         self.walker_glyph = p.scatter("x", "y", source=self.walkers, size=4.6, fill_color=HMC if hmc else self.cmap,
                                       line_color="white", line_width=0.4, line_alpha=0.7, fill_alpha=0.9,
-                                      view=CDSView(filter=BooleanFilter(booleans=None)))
+                                      view=CDSView(filter=GroupFilter(column_name="layer", group="cold")))
         self.hide_hot = self._has_hot = False
         self._pick = None
         if not hmc:
@@ -153,12 +155,11 @@ class WalkerCloud(pn.viewable.Viewer):
         n_r = len(temps)
         self.cmap["transform"].update(palette=rung_palette(max(n_r, 2)) if n_r > 1 else [COLD, COLD],
                                       low=0, high=max(1, n_r - 1))
-        self.walkers.data = {"x": np.zeros(len(rung), np.float32), "y": np.zeros(len(rung), np.float32), "rung": rung}
-        self.n_walkers = len(rung)
         cold = rung == 0
+        self.walkers.data = {"x": np.zeros(len(rung), np.float32), "y": np.zeros(len(rung), np.float32), "rung": rung,
+                             "layer": np.where(cold, "cold", "hot").tolist()}
+        self.n_walkers = len(rung)
         if not self.hmc:
-            self.walker_glyph.view.filter.booleans = cold.tolist() if (~cold).any() else None
-            self.hot_glyph.view.filter.booleans = (~cold).tolist()
             self._has_hot = bool((~cold).any())
             self.hot_glyph.visible = self._has_hot and not self.hide_hot
         if n_r > 1:

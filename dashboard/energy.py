@@ -83,7 +83,6 @@ class EnergyTraces(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         p = self.energy = make_figure(TITLE, 540, 240, x_range=Range1d(0, 1), y_range=Range1d(0, 1))
-        p.name = "mdhmc-energy-figure"
         self.source = ColumnDataSource(empty(*ENERGY_COLS), name="mdhmc-energy")
         self.means = ColumnDataSource(empty(*MEAN_COLS), name="mdhmc-energy-means")
         self.clipped = ColumnDataSource(_no_clipped(), name="mdhmc-energy-clipped")

@@ -130,7 +130,8 @@ def compose(app):
     clouds = _row(_fig_pane(app.cloud.fig), app.cloud_hmc._pane, styles={"flex": "1 1 50%"})
     app.cloud_hmc.fig.sizing_mode = "stretch_both"
     app.cloud_hmc._pane.sizing_mode = "stretch_both"
-    right = _column(pn.Row(large, hide_hot, *capture.buttons, app.keys.pane, margin=0, sizing_mode="stretch_width"),
+    right = _column(pn.Row(large, hide_hot, *capture.buttons, app.keys.pane, app.flow.pane, margin=0,
+                           sizing_mode="stretch_width"),
                     tabs, styles={"flex": "1 1 50%", "overflow": "hidden"}, min_width=380)
     main = pn.Column(app.messages, app.strip, _row(clouds, right), sizing_mode="stretch_width", margin=0,
                      styles={"height": MAIN_HEIGHT, "overflow": "hidden"})

@@ -17,6 +17,7 @@ from . import registry
 from .cloud import WalkerCloud
 from .energy import EnergyTraces
 from .figures import Text
+from .flow import FrameFlow
 from .mass import MassBalance
 from .qq import QQPlots
 from .rungs import RungView
@@ -56,11 +57,13 @@ class WatchPage(pn.viewable.Viewer):
         self.rungs = RungView(self._trace)
         self.views = (self.cloud, self.energy, self.qq, self.temperatures, self.mass, self.rungs)
         self.frames = 0
+        self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
         self._seq = None
         self._closed = False
         tabs = pn.Tabs(("Energy", self.energy), ("Q-Q", self.qq), ("Temperatures", pn.Row(self.temperatures, self.rungs)),
                        ("Mass", self.mass), dynamic=False)
-        self._page = pn.Column(self.status.pane, self.strip, pn.Row(self.cloud, tabs), sizing_mode="stretch_width")
+        self._page = pn.Column(self.status.pane, self.strip, pn.Row(self.cloud, tabs), self.flow.pane,
+                               sizing_mode="stretch_width")
         self._callback = None
         self.draw()
         if live:
@@ -86,7 +89,7 @@ class WatchPage(pn.viewable.Viewer):
             self.status.show(f"Session {html.escape(str(self.session))} is not open on this server (it may have "
                              "closed). Ask the presenter for a new link.", "warning")
             return False
-        if frame.seq == self._seq:
+        if frame.seq == self._seq or (self._callback is not None and not self.flow.ready()):
             return False
         self._seq = frame.seq
         with pn.io.hold(pn.state.curdoc):
@@ -96,6 +99,7 @@ class WatchPage(pn.viewable.Viewer):
                 for v in self.views:
                     v.apply(frame)
             self.strip.apply(frame, True)
+            self.flow.stamp()
         self.frames += 1
         self.t_last = time.monotonic()
         return True

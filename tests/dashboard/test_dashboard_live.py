@@ -87,7 +87,7 @@ def test_every_mission_slider_changes_the_plot_in_the_default_view(page):
     p = page()
     p.wait(f"{js_model('mdhmc-strip')}.text.includes('pipeline · tempering')", 90)
     p.wait(f"{js_model('mdhmc-energy-means')}.data.x0.length > 2", 30)
-    assert "Diffusion probe" in p.js(f"{js_model('mdhmc-energy-figure')}.title.text")
+    assert "Diffusion probe" in p.js(f"{js_model('mdhmc-energy-fig')}.title.text")
     # no diffusion slider is marked inactive while the probe runs beside tempering
     for name in ("step_size", "delta", "viscosity_gain", "t_hot"):
         assert p.page.locator(f".mdhmc-inactive[data-setting='{name}']").count() == 0, name
