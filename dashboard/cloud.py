@@ -63,6 +63,10 @@ class WalkerCloud(pn.viewable.Viewer):
         self.walker_glyph = p.scatter("x", "y", source=self.walkers, size=4.6, fill_color=HMC if hmc else self.cmap,
                                       line_color="white", line_width=0.4, line_alpha=0.7, fill_alpha=0.9,
                                       view=CDSView(filter=GroupFilter(column_name="layer", group="cold")))
+        # the legend's swatches: one empty glyph per rung with a scalar colour. A swatch drawn from
+        # a data index reads the browser's per-row colour array, which after a regroup could be
+        # shorter than the index ("Offset is outside the bounds of the DataView")
+        self.swatches: list = []
         self.hide_hot = self._has_hot = False
         self._pick = None
         if not hmc:
@@ -162,14 +166,18 @@ class WalkerCloud(pn.viewable.Viewer):
         if not self.hmc:
             self._has_hot = bool((~cold).any())
             self.hot_glyph.visible = self._has_hot and not self.hide_hot
+        palette = [HMC] if self.hmc else (rung_palette(n_r) if n_r > 1 else [COLD])
+        while len(self.swatches) < len(palette):
+            self.swatches.append(self.fig.scatter(x=[], y=[], size=6, fill_color=COLD, line_color="white",
+                                                  line_width=0.4))
+        for glyph, color in zip(self.swatches, palette):
+            glyph.glyph.fill_color = color
         if n_r > 1:
-            starts = [int(np.flatnonzero(rung == r)[0]) for r in range(n_r)]
             self.rung_items = [LegendItem(label=f"T = {temps[r]:.3g}" + (" (cold)" if r == 0 else ""),
-                                          renderers=[self.walker_glyph if r == 0 else self.hot_glyph],
-                                          index=starts[r]) for r in range(n_r)]
+                                          renderers=[self.swatches[r]]) for r in range(n_r)]
         else:
             label = "exact HMC walkers (T = 1)" if self.hmc else "walkers (T = 1)"
-            self.rung_items = [LegendItem(label=label, renderers=[self.walker_glyph], index=0)]
+            self.rung_items = [LegendItem(label=label, renderers=[self.swatches[0]])]
         if not self.hmc:
             self.fig.title.text = (f"{self._title}: {rg.walkers:,} walkers, "
                                    + ("colour = temperature rung" if n_r > 1 else "all at T = 1"))
