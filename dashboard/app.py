@@ -204,7 +204,14 @@ class App(pn.viewable.Viewer):
                 loc.search = q
 
     def _set_from_link(self, mapped: dict):
-        """Link values one by one; those refused are named in one warning."""
+        """Link values in one change (one budget check: one notice names everything clipped);
+        if a value is refused, one by one, and those refused are named in one warning."""
+        changed = {k: v for k, v in mapped.items() if getattr(self.controls, k, None) != v}
+        try:
+            self.controls.param.update(**changed)
+            return
+        except Exception:
+            pass
         bad = []
         for k, v in mapped.items():
             try:

@@ -126,6 +126,8 @@ class EnergyTraces(pn.viewable.Viewer):
         now = time.monotonic()
         # new trajectories arrive with every sweep; redrawn a few times a second (each redraw
         # sends ~10k numbers to the browser: more would crowd out the sliders' messages)
+        if e is not None and e.delta is not None and self.delta_band.data["y1"] != [e.delta]:
+            self.delta_band.data = {"y0": [-e.delta], "y1": [e.delta]}  # a new delta shows at once: 2 numbers
         if e is not None and e.version != self._version and (now - self._drawn_at >= REDRAW_S or not len(e.step)):
             self._version = e.version
             self._drawn_at = now
