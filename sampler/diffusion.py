@@ -160,11 +160,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         traj_energy[0, 3] = herr
         traj_trigger[0] = False
     sdh2 = 0.0
-    su = -lp_cur
-    sk = kin
-    sh = h
-    she = herr
-    sahe = abs(herr)
+    sums = _point_sums_start(lp_cur, kin, h, herr)
     triggers = 0
     steps_done = 0
     abandoned = not ok
@@ -226,13 +222,9 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             traj_energy[t, 2] = h
             traj_energy[t, 3] = herr
             traj_trigger[t] = triggered
-        su += -lp_cur
-        sk += kin
-        sh += h
-        she += herr
-        sahe += abs(herr)
+        sums = _point_sums_add(sums, lp_cur, kin, h, herr)
         steps_done += 1
-    _write_stats(i, fstats, icounts, su, sk, sh, she, sahe, sdh2, steps_done, evals, gevals, triggers, abandoned,
+    _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, gevals, triggers, abandoned,
                  best_herr, best_t)
     if abandoned:
         return steps_done  # walker stays at x[i]
@@ -243,10 +235,23 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
-def _write_stats(i, fstats, icounts, su, sk, sh, she, sahe, sdh2, steps_done, evals, gevals, triggers, abandoned,
+def _point_sums_start(lp, kin, h, herr):
+    """Running sums over a trajectory's points of U, K, H, H error and |H error|: the first point."""
+    return -lp, kin, h, herr, abs(herr)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _point_sums_add(sums, lp, kin, h, herr):
+    su, sk, sh, she, sahe = sums
+    return su + -lp, sk + kin, sh + h, she + herr, sahe + abs(herr)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, gevals, triggers, abandoned,
                  best_herr, best_t):
     """A trajectory's statistics into walker i's rows of ``fstats`` / ``icounts`` (once per trajectory)."""
     npts = steps_done + 1
+    su, sk, sh, she, sahe = sums
     fstats[i, S_U] = su / npts
     fstats[i, S_K] = sk / npts
     fstats[i, S_H] = sh / npts
@@ -304,6 +309,14 @@ def _kinetic_2d(p0, p1, im0, im1):
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
+def _lp_at(log_density, buf, x0, x1):
+    """lp at (x0, x1), through ``buf``: the density takes an array (and fault reports read it)."""
+    buf[0] = x0
+    buf[1] = x1
+    return log_density(buf)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
 def _spsa_2d(log_density, xp, x0, x1, lpx, c, k, two_sided, cs0, cs1, sc0, sc1, unit_scale, st):
     """`spsa.spsa_gradient` in 2-D on scalars (``cs_j = c * scale_j``): (g0, g1, evals, finite, state)."""
     g0 = 0.0
@@ -313,14 +326,10 @@ def _spsa_2d(log_density, xp, x0, x1, lpx, c, k, two_sided, cs0, cs1, sc0, sc1, 
         bits, st = xoshiro(st)
         d0 = 1.0 if bits & np.uint64(1) else -1.0
         d1 = 1.0 if (bits >> np.uint64(1)) & np.uint64(1) else -1.0
-        xp[0] = x0 + cs0 * d0
-        xp[1] = x1 + cs1 * d1
-        lp_plus = log_density(xp)
+        lp_plus = _lp_at(log_density, xp, x0 + cs0 * d0, x1 + cs1 * d1)
         evals += 1
         if two_sided:
-            xp[0] = x0 - cs0 * d0
-            xp[1] = x1 - cs1 * d1
-            lp_minus = log_density(xp)
+            lp_minus = _lp_at(log_density, xp, x0 - cs0 * d0, x1 - cs1 * d1)
             evals += 1
             diff = (lp_plus - lp_minus) / (2.0 * c)
         else:
@@ -379,11 +388,7 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
     best_herr = herr
     best_t = 0
     sdh2 = 0.0
-    su = -lp_cur
-    sk = kin
-    sh = h
-    she = herr
-    sahe = abs(herr)
+    sums = _point_sums_start(lp_cur, kin, h, herr)
     triggers = 0
     steps_done = 0
     abandoned = not ok
@@ -395,9 +400,7 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
         p1 += first_kick * g1
         x0 += dm0 * p0
         x1 += dm1 * p1
-        cur[0] = x0
-        cur[1] = x1
-        lp_cur = log_density(cur)
+        lp_cur = _lp_at(log_density, cur, x0, x1)
         evals += 1
         if not math.isfinite(lp_cur):
             abandoned = True
@@ -438,14 +441,10 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
             best_herr = herr
             best_t = t
             b0, b1 = x0, x1
-        su += -lp_cur
-        sk += kin
-        sh += h
-        she += herr
-        sahe += abs(herr)
+        sums = _point_sums_add(sums, lp_cur, kin, h, herr)
         steps_done += 1
     rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = st
-    _write_stats(i, fstats, icounts, su, sk, sh, she, sahe, sdh2, steps_done, evals, 0, triggers, abandoned,
+    _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, 0, triggers, abandoned,
                  best_herr, best_t)
     if not abandoned:
         x[i, 0] = b0
