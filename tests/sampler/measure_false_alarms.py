@@ -1,62 +1,123 @@
-"""Measure the family-wise false-alarm rate of the exactness checks over many seeds.
+"""Measure the family-wise false-alarm rate of the exactness checks over many seeds, and the
+detection rate (power) of their negative controls.
 
-    python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 24
-    python tests/sampler/measure_false_alarms.py ladder --seeds 24
-    python tests/sampler/measure_false_alarms.py moves --seeds 24 [--case corr-gauss:de]
+    python tests/sampler/measure_false_alarms.py moves --seeds 100            # every case of test_ensemble_moves
+    python tests/sampler/measure_false_alarms.py moves --case scorpio:de --seeds 100
+    python tests/sampler/measure_false_alarms.py moves --control --seeds 40   # the moves at beta = 0.9
+    python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 100 [--control]
+    python tests/sampler/measure_false_alarms.py ladder --seeds 40 [--control]   # control: naive swaps
+    python tests/sampler/measure_false_alarms.py live-ladder --seeds 40          # control: rung 1 as cold
 
-Each seed runs the test's case from fresh exact starts; a "false alarm" is a failed check
-of a correct sampler. The rates go into the tests' docstrings. Not a test (slow).
+Each seed runs the test's check from fresh exact starts (seeds from ``--first`` on; the tests
+use small seeds). A "false alarm" is a failed check of a correct sampler; a "detection" is a
+failed check of the negative control. Besides the family-wise count, the script pools every
+statistic's t-score and prints how often |t| exceeds Student's 95% and 99% points: with an
+honest MCSE those are near 5% and 1% (a much higher share means the MCSE is too small, even
+when the family-wise count is too small to show it). ``--out FILE`` appends one JSON line per
+seed (the t-scores). Runs on one numba thread unless NUMBA_NUM_THREADS is set: the draws do
+not depend on it, and the machine is shared. Not a test (minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 
-def scorpio_metropolis(seed):
-    import test_exact_stages as t
+def _checks(family: str, case: str | None, control: bool):
+    """[(label, seed -> Check)] for the family (every case of the moves test unless ``case``)."""
+    import exactness_cases as ec
 
-    return t.check_scorpio_metropolis(seed)[0]
+    if family == "moves":
+        from test_ensemble_moves import CASES, WRONG_BETA
+
+        if case:
+            cases = [tuple(case.split(":"))]
+        elif control:  # the test's controls: each move (and the default mix) on corr-gauss
+            cases = [c for c in CASES if c[0] == "corr-gauss"]
+        else:
+            cases = CASES
+        beta = WRONG_BETA if control else 1.0
+        return [(f"moves {t}:{m}" + (f" beta={beta}" if control else ""),
+                 lambda seed, t=t, m=m: ec.check_move(t, m, seed, beta=beta)) for t, m in cases]
+    if family == "scorpio-metropolis":
+        import test_exact_stages as t
+
+        beta = 0.9 if control else 1.0
+        return [(f"scorpio-metropolis beta={beta}", lambda seed: t.check_scorpio_metropolis(seed, beta=beta))]
+    if family == "ladder":
+        return [(f"ladder naive_swap={control}", lambda seed: ec.check_ladder(seed, naive_swap=control))]
+    if family == "live-ladder":  # one run gives the check and its control (rung 1's draws as if cold)
+        def both(seed):
+            runs = ec.live_ladder_runs(seed)
+            return [ec.check_live_ladder_change(runs), ec.check_live_ladder_change(runs, control=True)]
+
+        return [("live-ladder", both)]
+    raise ValueError(family)
 
 
-def ladder(seed):
-    from exactness_cases import check_ladder
+def summarise(label, outcomes, seeds, control):
+    """One line: failures / seeds, and the pooled per-statistic exceedances (see module docstring)."""
+    from scipy import stats
 
-    return check_ladder(seed)[0]
-
-
-def moves(seed, case):
-    from exactness_cases import check_move
-
-    target, mix = case.split(":")
-    return check_move(target, mix, seed)[0]
+    fails = sum(not c.ok for c in outcomes)
+    t = [(abs(row[4]), c.df) for c in outcomes for row in c.rows]
+    over95 = sum(a > stats.t.ppf(0.975, df) for a, df in t) / max(1, len(t))
+    over99 = sum(a > stats.t.ppf(0.995, df) for a, df in t) / max(1, len(t))
+    what = "detections" if control else "false alarms"
+    ref = next((c for c in outcomes if c.rows), outcomes[0])
+    return (f"{label}: {fails} {what} in {seeds} seeds = {fails / seeds:.1%} (design alpha per statistic "
+            f"{ref.alpha:.1e}, {ref.df} df); per statistic |t| > t95: {over95:.1%}, "
+            f"> t99: {over99:.1%} of {len(t)}")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("family", choices=["scorpio-metropolis", "ladder", "moves"])
-    p.add_argument("--seeds", type=int, default=24)
+    p.add_argument("family", choices=["moves", "scorpio-metropolis", "ladder", "live-ladder"])
+    p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--first", type=int, default=100, help="first seed (the tests use small seeds)")
-    p.add_argument("--case", default="corr-gauss:de", help="moves: target:mix")
+    p.add_argument("--case", default=None, help="moves: one target:mix (default: every case of the test)")
+    p.add_argument("--control", action="store_true", help="run the negative control: count detections")
+    p.add_argument("--out", default=None, help="append one JSON line per seed and check to this file")
     a = p.parse_args(argv)
-    fails = 0
-    for k in range(a.seeds):
-        seed = a.first + k
-        t0 = time.perf_counter()
-        if a.family == "moves":
-            ok = moves(seed, a.case)
-        else:
-            ok = {"scorpio-metropolis": scorpio_metropolis, "ladder": ladder}[a.family](seed)
-        fails += not ok
-        print(f"seed {seed}: {'ok' if ok else 'FALSE ALARM'} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    label = a.family + (f" {a.case}" if a.family == "moves" else "")
-    print(f"{label}: {fails} false alarms in {a.seeds} seeds = {fails / a.seeds:.1%}", flush=True)
+    from stat_helpers import Check
+
+    summary = []
+    for label, run in _checks(a.family, a.case, a.control):
+        outcomes, controls = [], []
+        for seed in range(a.first, a.first + a.seeds):
+            t0 = time.perf_counter()
+            try:
+                result = run(seed)
+            except AssertionError as exc:  # a design check (batches too short): counted as a failure
+                print(f"{label} seed {seed}: FAIL (design check) {exc}", flush=True)
+                result = Check(False, [], 1, 0.0)
+            check, control = result if isinstance(result, list) else (result, None)
+            outcomes.append(check)
+            line = f"{label} seed {seed}: {'ok' if check.ok else 'FAIL'}"
+            if control is not None:
+                controls.append(control)
+                line += f"; control {'passed (missed)' if control.ok else 'failed (detected)'}"
+            print(f"{line} ({time.perf_counter() - t0:.1f} s)", flush=True)
+            if a.out:
+                with open(a.out, "a") as f:
+                    f.write(json.dumps({"label": label, "seed": seed, "ok": check.ok, "df": check.df,
+                                        "alpha": check.alpha, "t": {r[0]: r[4] for r in check.rows},
+                                        "control_ok": None if control is None else control.ok}) + "\n")
+        summary.append(summarise(label, outcomes, a.seeds, a.control))
+        if controls:
+            summary.append(summarise(label + " control (rung 1 as cold)", controls, len(controls), True))
+        print(summary[-1], flush=True)
+    print("\n".join(["", "SUMMARY", *summary]), flush=True)
 
 
 if __name__ == "__main__":
