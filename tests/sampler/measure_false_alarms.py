@@ -7,6 +7,9 @@ detection rate (power) of their negative controls.
     python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 100 [--control]
     python tests/sampler/measure_false_alarms.py ladder --seeds 40 [--control]   # control: naive swaps
     python tests/sampler/measure_false_alarms.py live-ladder --seeds 40          # control: rung 1 as cold
+    python tests/sampler/measure_false_alarms.py stages --seeds 20 [--case metropolis:donut]  # test_exact_stages
+    python tests/sampler/measure_false_alarms.py diagnostics --seeds 200            # test_trim_diagnostics
+    python tests/sampler/measure_false_alarms.py summary --files a.jsonl b.jsonl   # tables from --out files
 
 Each seed runs the test's check from fresh exact starts (seeds from ``--first`` on; the tests
 use small seeds). A "false alarm" is a failed check of a correct sampler; a "detection" is a
@@ -54,6 +57,36 @@ def _checks(family: str, case: str | None, control: bool):
 
         beta = 0.9 if control else 1.0
         return [(f"scorpio-metropolis beta={beta}", lambda seed: t.check_scorpio_metropolis(seed, beta=beta))]
+    if family == "stages":  # test_exact_stages' thread cases: moments (z, 2% each) + KS (0.1% each)
+        import numpy as np
+        from scipy import stats
+
+        import test_exact_stages as t
+        from stat_helpers import Check, compare_to_exact, ks_thinned
+
+        def stage(seed, st, c):
+            target = t.make(c)
+            settings = t.Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
+            _, draws = t.run_from_exact(target, st, settings, equilibrate=1000 if st == "tempering" else 100,
+                                        seed=seed)
+            exact = t.exact_draws(target)
+            rows, ok = compare_to_exact(draws, exact, t.KIND[c])
+            p = ks_thinned(draws, exact, sweeps_apart=60)
+            rows += [(f"KS {j} (as z)", np.nan, np.nan, np.nan, float(stats.norm.isf(pj / 2))) for j, pj in enumerate(p)]
+            return Check(ok and bool(np.all(p > 1e-3)), rows, 10**9, 0.02)
+
+        cases = [tuple(case.split(":"))] if case else t.CASES
+        return [(f"stages {st}:{c}", lambda seed, st=st, c=c: stage(seed, st, c)) for st, c in cases]
+    if family == "diagnostics":  # test_trim_diagnostics: one pass/fail each, no t-scores
+        import test_trim_diagnostics as t
+        from stat_helpers import Check
+
+        return [("diagnostics iid ESS/R-hat", lambda seed: Check(t.ess_rhat_of_independent_draws(seed)[0], [], 1, 0.0)),
+                ("diagnostics shared-state ESS < 10x truth",
+                 lambda seed: Check(bool(t.ess_of_shared_states(seed) < 10 * t.SHARED_TRUE_ESS), [], 1, 0.0)),
+                ("diagnostics control: per-walker ESS < 10x truth (must fail)",
+                 lambda seed: Check(bool(t.per_walker_ess_of_shared_states(seed) < 10 * t.SHARED_TRUE_ESS), [], 1,
+                                    0.0))]
     if family == "ladder":
         return [(f"ladder naive_swap={control}", lambda seed: ec.check_ladder(seed, naive_swap=control))]
     if family == "live-ladder":  # one run gives the check and its control (rung 1's draws as if cold)
@@ -80,15 +113,43 @@ def summarise(label, outcomes, seeds, control):
             f"> t99: {over99:.1%} of {len(t)}")
 
 
+def summary_of_files(files):
+    """Per label: seeds, failures of the check, failures of the control (live-ladder), and the
+    pooled per-statistic exceedances, from the JSON lines that ``--out`` wrote."""
+    from scipy import stats
+
+    by = {}
+    for path in files:
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                by.setdefault(rec["label"], {})[rec["seed"]] = rec  # a rerun seed counts once
+    for label, recs in by.items():
+        recs = list(recs.values())
+        fails = sum(not r["ok"] for r in recs)
+        t = [(abs(v), r["df"]) for r in recs for v in r["t"].values()]
+        over = [sum(a > stats.t.ppf(q, df) for a, df in t) / max(1, len(t)) for q in (0.975, 0.995)]
+        seeds = sorted(r["seed"] for r in recs)
+        line = (f"{label}: {fails} failed of {len(recs)} seeds ({seeds[0]}-{seeds[-1]}); per statistic "
+                f"|t| > t95 {over[0]:.1%}, > t99 {over[1]:.1%} of {len(t)}")
+        ctl = [r["control_ok"] for r in recs if r.get("control_ok") is not None]
+        if ctl:
+            line += f"; control failed {sum(not c for c in ctl)} of {len(ctl)}"
+        print(line)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("family", choices=["moves", "scorpio-metropolis", "ladder", "live-ladder"])
+    p.add_argument("family", choices=["moves", "scorpio-metropolis", "ladder", "live-ladder", "stages", "diagnostics", "summary"])
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--first", type=int, default=100, help="first seed (the tests use small seeds)")
     p.add_argument("--case", default=None, help="moves: one target:mix (default: every case of the test)")
     p.add_argument("--control", action="store_true", help="run the negative control: count detections")
     p.add_argument("--out", default=None, help="append one JSON line per seed and check to this file")
+    p.add_argument("--files", nargs="*", default=[], help="summary: the --out files to tabulate")
     a = p.parse_args(argv)
+    if a.family == "summary":
+        return summary_of_files(a.files)
     from stat_helpers import Check
 
     summary = []

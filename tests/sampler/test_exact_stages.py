@@ -6,7 +6,12 @@ Design: start the ensemble at exact draws (so it is in equilibrium from sweep 0)
 stage, and compare the recorded draws with 200,000 fresh exact draws: expectations of 4-5
 functionals within 2.33 MCSE (`compare_to_exact`; closed-form moments with batch means
 gave a false alarm on hmc/corr-gauss, so the other cases keep this check) and a KS test per
-dimension on draws thinned to near-independence (alpha = 0.001).
+dimension on draws thinned to near-independence (alpha = 0.001). Tempering first
+equilibrates its hot rung with Metropolis alone (no swaps), since exact draws exist only for
+T = 1. Seeds are fixed (not searched), so outcomes are deterministic. Negative controls -- a
+Metropolis step at the wrong temperature and the thread's naive swap rule -- must fail the
+same checks. Measured over other seeds (``python tests/sampler/measure_false_alarms.py stages
+--seeds 20``): STAGES_RATES
 
 The scorpio Metropolis case (`check_scorpio_metropolis`) is checked differently. It used to
 compare with 200,000 exact draws with an ArviZ MCSE plus a KS test, and failed on 4 of 12
@@ -19,10 +24,6 @@ closed-form moments, MCSE from the replicates' spread (`stat_helpers.compare_rep
 Student's t with 15 df, Šidák alpha for a 1% family-wise rate). Measured over other seeds
 (``python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 100``):
 SCORPIO_RATES
-Tempering first equilibrates its hot rung
-with Metropolis alone (no swaps), since exact draws exist only for T = 1. Seeds are fixed
-(not searched), so outcomes are deterministic. Negative controls -- a Metropolis step at
-the wrong temperature and the thread's naive swap rule -- must fail the same checks.
 """
 
 import numpy as np
@@ -100,14 +101,20 @@ def test_negative_control_metropolis_on_tempered_scorpio_fails():
     assert not check.ok, f"metropolis on exp(0.9 lp) passed the scorpio check:\n{check.report()}"
 
 
-@pytest.mark.parametrize("stage,case", CASES)
-def test_exact_stage_matches_exact_draws(stage, case):
+def check_stage(stage, case, seed=1):
+    """One case of `CASES` from an exact start (see the module docstring): (sampler, ok, report)."""
     target = make(case)
     settings = Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
     equilibrate = 1000 if stage == "tempering" else 100
-    s, draws = run_from_exact(target, stage, settings, equilibrate=equilibrate)
+    s, draws = run_from_exact(target, stage, settings, equilibrate=equilibrate, seed=seed)
     assert np.all(np.isfinite(draws))
     ok, report = check(draws, target, KIND[case])
+    return s, ok, report
+
+
+@pytest.mark.parametrize("stage,case", CASES)
+def test_exact_stage_matches_exact_draws(stage, case):
+    s, ok, report = check_stage(stage, case)
     assert ok, f"{stage} on {case} differs from exact draws:\n{report}"
     if stage == "tempering":
         assert s.totals["swaps"] > 0 and s.totals["ejections"] > 0
