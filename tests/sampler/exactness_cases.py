@@ -97,7 +97,7 @@ def run_ladder(seed: int, t_hot: float = 30.0, warmup: int = 200, record: int = 
 
 
 #: the ladder check: independent replicate ladders (each its own Sampler and seed)
-LADDER_REPLICATES, LADDER_WALKERS, LADDER_WARMUP, LADDER_RECORD = 12, 100, 100, 200
+LADDER_REPLICATES, LADDER_WALKERS, LADDER_WARMUP, LADDER_RECORD = 12, 100, 200, 200
 
 
 def check_ladder(seed: int, replicates: int = LADDER_REPLICATES, walkers: int = LADDER_WALKERS,

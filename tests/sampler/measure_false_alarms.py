@@ -39,6 +39,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 def _checks(family: str, case: str | None, control: bool):
     """[(label, seed -> Check)] for the family (every case of the moves test unless ``case``)."""
     import exactness_cases as ec
+    from stat_helpers import Check
 
     if family == "moves":
         from test_ensemble_moves import CASES, WRONG_BETA
@@ -53,16 +54,17 @@ def _checks(family: str, case: str | None, control: bool):
         return [(f"moves {t}:{m}" + (f" beta={beta}" if control else ""),
                  lambda seed, t=t, m=m: ec.check_move(t, m, seed, beta=beta)) for t, m in cases]
     if family == "scorpio-metropolis":
-        import test_exact_stages as t
+        import test_exact_stages
 
         beta = 0.9 if control else 1.0
-        return [(f"scorpio-metropolis beta={beta}", lambda seed: t.check_scorpio_metropolis(seed, beta=beta))]
+        return [(f"scorpio-metropolis beta={beta}",
+                 lambda seed: test_exact_stages.check_scorpio_metropolis(seed, beta=beta))]
     if family == "stages":  # test_exact_stages' thread cases: moments (z, 2% each) + KS (0.1% each)
         import numpy as np
         from scipy import stats
 
         import test_exact_stages as t
-        from stat_helpers import Check, compare_to_exact, ks_thinned
+        from stat_helpers import compare_to_exact, ks_thinned
 
         def stage(seed, st, c):
             target = t.make(c)
@@ -79,7 +81,6 @@ def _checks(family: str, case: str | None, control: bool):
         return [(f"stages {st}:{c}", lambda seed, st=st, c=c: stage(seed, st, c)) for st, c in cases]
     if family == "diagnostics":  # test_trim_diagnostics: one pass/fail each, no t-scores
         import test_trim_diagnostics as t
-        from stat_helpers import Check
 
         return [("diagnostics iid ESS/R-hat", lambda seed: Check(t.ess_rhat_of_independent_draws(seed)[0], [], 1, 0.0)),
                 ("diagnostics shared-state ESS < 10x truth",

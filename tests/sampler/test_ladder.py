@@ -5,7 +5,7 @@ and live changes of the ladder or the moves.
 Exactness (`exactness_cases.check_ladder`, shared helper `stat_helpers.compare_replicates`):
 a correlated Gaussian, rungs = auto up to T = 30 (4 rungs: 50 cold walkers, 17/17/16 hot),
 on 12 independent ladders (each its own Sampler and seed), started from exact draws of each
-rung's tempered Gaussian; 100 warm-up sweeps (the ladder respaces in the first half, then
+rung's tempered Gaussian; 200 warm-up sweeps (the ladder respaces in the first half, then
 freezes), 200 recorded. Every rung's draws, standardised by sqrt(T) at its frozen temperature,
 give the 5 moments of the T = 1 Gaussian; MCSE from the 12 replicates, Student's t with 11
 df, one family of 20 statistics at 1% (Šidák; |t| <= 4.86). Measured over other seeds
@@ -17,7 +17,6 @@ rungs' ensemble means have autocorrelation times of 10-60 sweeps, so its batches
 import math
 
 import numpy as np
-import pytest
 
 from mdhmc import targets
 from mdhmc.sampler import Sampler, Settings, ladder
