@@ -9,7 +9,8 @@ from mdhmc import targets
 from mdhmc.sampler import Sampler, Settings
 from mdhmc.sampler.ensemble import init
 from mdhmc.sampler.moves import EnsembleMove, MetropolisMove, Schedule, mix_names
-from mdhmc.targets.builtin import SCORPIO
+from mdhmc.targets.builtin import DONUT_R, DONUT_S, SCORPIO
+from scipy import integrate, stats
 from sampler_models import _COV, correlated_gaussian
 from stat_helpers import Check, compare_replicates, gaussian_truth
 
@@ -18,24 +19,37 @@ REPLICATES = 16  # 32 walkers each: t with 15 df keeps the 1% family threshold n
 
 
 def truth_for(case: str, temperature: float = 1.0) -> dict:
-    """Closed-form moments of ``case`` at ``temperature`` (corr-gauss only for T != 1: a
-    tempered Gaussian is the Gaussian with covariance x T)."""
+    """Closed-form values of ``case``'s functionals (`stat_helpers.moment_functionals` of
+    `KIND`) at ``temperature`` (corr-gauss only for T != 1: a tempered Gaussian is the
+    Gaussian with covariance x T)."""
+    assert temperature == 1.0 or case == "corr-gauss"
     if case == "scorpio":
-        assert temperature == 1.0
         return gaussian_truth(SCORPIO.weights, SCORPIO.means, SCORPIO.covs)
+    if case == "donut":  # radius density r N(r; R, s) / R (the r < 0 tail, 1e-23, ignored)
+        r, sd = DONUT_R, DONUT_S
+        return {"E r": (r * r + sd * sd) / r, "E r^2": r * r + 3 * sd * sd, "E x^2-y^2": 0.0, "E xy": 0.0}
+    if case == "funnel":  # v ~ N(0, 9), x | v ~ N(0, e^v)
+        inside = integrate.quad(lambda v: stats.norm.pdf(v, 0.0, 3.0) * (2.0 * stats.norm.cdf(np.exp(-v / 2)) - 1.0),
+                                -40.0, 40.0, epsabs=1e-12, limit=200)[0]
+        return {"mean v": 0.0, "E v^2": 9.0, "P(x>0)": 0.5, "P(|x|<1)": inside}
     return gaussian_truth([1.0], [[0.0, 0.0]], [_COV * temperature])
 
 
+#: the functionals (`stat_helpers.moment_functionals`) each case is checked on
+KIND = {"scorpio": "gaussian", "funnel": "funnel", "donut": "ring", "corr-gauss": "gaussian"}
+
+
 def target_for(case: str):
-    return targets.get("scorpio") if case == "scorpio" else correlated_gaussian()
+    return correlated_gaussian() if case == "corr-gauss" else targets.get(case)
 
 
 def run_move(case: str, moves: str, seed: int, record: int = 400, warmup: int = 50, replicates: int = REPLICATES,
-             walkers: int = WALKERS, beta: float = 1.0):
+             walkers: int = WALKERS, beta: float = 1.0, thread: bool = False):
     """The mix ``moves`` on ``replicates`` independent ensembles of ``walkers // replicates``
     walkers each, from exact draws: ``warmup`` adapting sweeps, then ``record`` recorded ones.
     Returns the recorded draws of each replicate. ``beta`` != 1: the negative control, every
-    move targeting exp(beta lp) (a wrong scale: sd x 1 / sqrt(beta)).
+    move targeting exp(beta lp) (a wrong scale: sd x 1 / sqrt(beta)). ``thread``: the thread's
+    settings (`Settings.thread`) for what the moves read (target acceptance, steps per sweep).
 
     The replicates run in one ensemble whose "rungs" all sit at the same temperature with no
     swaps: every move takes its proposals from the walker's own rung, so the rungs are
@@ -51,7 +65,7 @@ def run_move(case: str, moves: str, seed: int, record: int = 400, warmup: int = 
     rung = np.repeat(np.arange(replicates), per)
     betas = np.full(replicates, float(beta))
     state = init(target, n, seed, positions=target.sample_exact(n, np.random.default_rng(seed)))
-    settings = Settings(walkers=n, moves=moves)
+    settings = (Settings.thread if thread else Settings)(walkers=n, moves=moves)
     built = {name: (MetropolisMove(target, rung, betas, settings.target_accept_for(target.dim))
                     if name == "metropolis" else EnsembleMove(name, target, rung, betas))
              for name in mix_names(moves)}
@@ -66,9 +80,9 @@ def run_move(case: str, moves: str, seed: int, record: int = 400, warmup: int = 
 
 
 def check_move(case: str, moves: str, seed: int, **kw) -> Check:
-    """The 5 moments of the replicates against the closed form (`compare_replicates`: 1%
+    """The functionals of the replicates against the closed form (`compare_replicates`: 1%
     family-wise by design)."""
-    return compare_replicates(run_move(case, moves, seed, **kw), truth_for(case))
+    return compare_replicates(run_move(case, moves, seed, **kw), truth_for(case), KIND[case])
 
 
 def replicate_seed(seed: int, r: int) -> int:

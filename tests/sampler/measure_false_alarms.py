@@ -4,10 +4,10 @@ detection rate (power) of their negative controls.
     python tests/sampler/measure_false_alarms.py moves --seeds 100            # every case of test_ensemble_moves
     python tests/sampler/measure_false_alarms.py moves --case scorpio:de --seeds 100
     python tests/sampler/measure_false_alarms.py moves --control --seeds 40   # the moves at beta = 0.9
-    python tests/sampler/measure_false_alarms.py scorpio-metropolis --seeds 100 [--control]
+    python tests/sampler/measure_false_alarms.py metropolis --seeds 20 [--case scorpio] [--control]
     python tests/sampler/measure_false_alarms.py ladder --seeds 40 [--control]   # control: naive swaps
     python tests/sampler/measure_false_alarms.py live-ladder --seeds 40          # control: rung 1 as cold
-    python tests/sampler/measure_false_alarms.py stages --seeds 20 [--case metropolis:donut]  # test_exact_stages
+    python tests/sampler/measure_false_alarms.py stages --seeds 20 [--case hmc:donut]  # test_exact_stages
     python tests/sampler/measure_false_alarms.py diagnostics --seeds 200            # test_trim_diagnostics
     python tests/sampler/measure_false_alarms.py summary --files a.jsonl b.jsonl   # tables from --out files
 
@@ -53,12 +53,13 @@ def _checks(family: str, case: str | None, control: bool):
         beta = WRONG_BETA if control else 1.0
         return [(f"moves {t}:{m}" + (f" beta={beta}" if control else ""),
                  lambda seed, t=t, m=m: ec.check_move(t, m, seed, beta=beta)) for t, m in cases]
-    if family == "scorpio-metropolis":
+    if family == "metropolis":  # test_exact_stages' Metropolis cases (scorpio was family scorpio-metropolis)
         import test_exact_stages
 
         beta = 0.9 if control else 1.0
-        return [(f"scorpio-metropolis beta={beta}",
-                 lambda seed: test_exact_stages.check_scorpio_metropolis(seed, beta=beta))]
+        cases = [case] if case else (["scorpio"] if control else test_exact_stages.METROPOLIS_CASES)
+        return [(f"metropolis {c} beta={beta}", lambda seed, c=c: test_exact_stages.check_metropolis(c, seed, beta=beta))
+                for c in cases]
     if family == "stages":  # test_exact_stages' thread cases: moments (z, 2% each) + KS (0.1% each)
         import numpy as np
         from scipy import stats
@@ -141,7 +142,7 @@ def summary_of_files(files):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("family", choices=["moves", "scorpio-metropolis", "ladder", "live-ladder", "stages", "diagnostics", "summary"])
+    p.add_argument("family", choices=["moves", "metropolis", "ladder", "live-ladder", "stages", "diagnostics", "summary"])
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--first", type=int, default=100, help="first seed (the tests use small seeds)")
     p.add_argument("--case", default=None, help="moves: one target:mix (default: every case of the test)")
