@@ -68,6 +68,9 @@ def _checks(family: str, case: str | None, control: bool):
         from stat_helpers import compare_to_exact, ks_thinned
 
         def stage(seed, st, c):
+            if st == "hmc":  # the replicate check (test_exact_stages.check_stage)
+                settings = t.Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
+                return t.hmc_replicate_check(t.run_from_exact(t.make(c), st, settings, equilibrate=100, seed=seed)[1], c)
             target = t.make(c)
             settings = t.Settings.thread(walkers=1000, sweeps=10_000, warmup=100, hmc_steps=10)
             _, draws = t.run_from_exact(target, st, settings, equilibrate=1000 if st == "tempering" else 100,
