@@ -1,16 +1,22 @@
 """Core speed benchmark (run on demand, not in the test suite).
 
-    python benchmarks/core_speed.py            # full table (~1-2 min)
-    python benchmarks/core_speed.py --quick    # smaller workload
-    python benchmarks/core_speed.py --vs-hand  # only mdhmc vs the hand-written loop (~1 min)
-    python benchmarks/core_speed.py --where    # where the time goes: kernel variants vs the hand loop
+    python benchmarks/core_speed.py                 # vs the hand loop, walker scaling, cold start
+    python benchmarks/core_speed.py --base-python /tmp/venv-base/bin/python   # ... cold start before/after
+    python benchmarks/core_speed.py --quick         # smaller workloads
+    python benchmarks/core_speed.py --vs-hand       # only mdhmc vs the hand-written loop
+    python benchmarks/core_speed.py --scaling       # only walker scaling
+    python benchmarks/core_speed.py --cold-start    # only the cold start of a fresh process
+    python benchmarks/core_speed.py --where         # where the time goes: kernel variants vs the hand loop
+    python benchmarks/core_speed.py --per-target    # start-up per built-in target (slow: empty cache each)
 
 Prints: mdhmc's diffusion stage (the thread's algorithm, `Settings.thread`) against a plain
 hand-written numba ``prange`` loop of the same algorithm on a 4-Gaussian mixture in 2D, same
-process, same threads; diffusion steps/s and lp evals/s on scorpio for the thread's workload (5,000
-trajectories x 5,000 steps, step 0.002) with 1 and 2 numba threads; compile time per
-target, cold (fresh process, empty numba cache) and cached (fresh process, warm cache);
-and scaling with the number of walkers.
+process, same threads, at 1 and 2 threads; the same against walker counts 10 .. 100,000; and
+the cold start of a fresh process (import + first diffusion sweep), with an empty and with a
+warm numba cache, for this checkout and (``--base-python``: the interpreter of an environment
+with another checkout installed, e.g. the commit before) for another. The machine this was
+written on is shared and noisy: every number is the best of several interleaved repeats, and
+every ratio is against its peer measured in the same run.
 """
 
 from __future__ import annotations
@@ -184,8 +190,8 @@ def hand_loop(x, lp, rng, trajectories, n_steps, eps, delta, gain, noise, trigge
         lp[i] = lpx
 
 
-def hand_rate(walkers, trajectories, steps, step_size, threads):
-    """Steps/s of `hand_loop` (compiled before timing)."""
+def hand_rate(walkers, trajectories, steps, step_size, threads, per_sweep=False):
+    """Steps/s of `hand_loop` (compiled before timing); ``per_sweep``: one call per trajectory."""
     from mdhmc.sampler.rng import seed_streams
 
     numba.set_num_threads(threads)
@@ -194,8 +200,13 @@ def hand_rate(walkers, trajectories, steps, step_size, threads):
     start = init(mixture_target(), walkers, 0)  # the same starting points as the Sampler's
     x, lp = start.positions, start.log_density
     hand_loop(x[:2].copy(), lp[:2].copy(), seed_streams(1, 2), 1, 2, *args[1:])
+    rng = seed_streams(0, walkers)
     t0 = time.perf_counter()
-    hand_loop(x, lp, seed_streams(0, walkers), trajectories, *args)
+    if per_sweep:  # one call (one barrier) per trajectory, as the sampler's sweeps
+        for _ in range(trajectories):
+            hand_loop(x, lp, rng, 1, *args)
+    else:
+        hand_loop(x, lp, rng, trajectories, *args)
     return walkers * trajectories * steps / (time.perf_counter() - t0)
 
 
@@ -214,47 +225,50 @@ def mdhmc_rate(walkers, trajectories, steps, step_size, threads):
     return sampler.totals["steps"] / (time.perf_counter() - t0)
 
 
-def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2), rounds=5):
+def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2), rounds=10):
     """The workload in ``rounds`` interleaved parts (hand, mdhmc, hand, ...); the best part of
     each counts, so that a load spike on a shared machine does not decide the ratio."""
     print(f"## Diffusion vs a hand-written numba loop: 4-Gaussian mixture in 2D, {walkers} walkers x "
           f"{trajectories} trajectories x {steps:,} steps, step {step_size} (best of {rounds} interleaved parts)\n")
-    print("| threads | hand loop steps/s | mdhmc steps/s | mdhmc / hand |\n|---|---|---|---|")
+    print("The last column is the hand loop called once per trajectory (one barrier per trajectory, as the\n"
+          "sampler has one per sweep) against the hand loop running its part in one call.\n")
+    print("| threads | hand loop steps/s | mdhmc steps/s | mdhmc / hand | hand, one call per trajectory / hand |\n"
+          "|---|---|---|---|---|")
     out = {}
     part = max(1, trajectories // rounds)
     for th in threads:
-        hand = ours = 0.0
+        hand = ours = hand_swept = 0.0
         for _ in range(rounds):
             hand = max(hand, hand_rate(walkers, part, steps, step_size, th))
             ours = max(ours, mdhmc_rate(walkers, part, steps, step_size, th))
+            hand_swept = max(hand_swept, hand_rate(walkers, part, steps, step_size, th, per_sweep=True))
         out[th] = ours / hand
-        print(f"| {th} | {hand / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x |", flush=True)
+        print(f"| {th} | {hand / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x | {hand_swept / hand:.2f}x |",
+              flush=True)
     return out
 
 
 # ---------------------------------------------------------------- where the time goes
-# Variants of the diffusion kernel, each with one thing taken out or changed (compiled
-# here from the kernel's source; a variant whose source anchor no longer exists is skipped).
-# None of these is the sampler's algorithm: they only say what each piece costs.
+# Variants of the 2-D trajectory kernel (`diffusion._trajectory_2d`, the path the thread's
+# algorithm takes in 2-D), each with one thing taken out or changed (compiled here from the
+# kernel's source; a variant whose source anchor no longer exists is skipped). None of these
+# is the sampler's algorithm: they only say what each piece costs.
 ABLATIONS = {
-    "no per-step statistics": [("        su += -lp_cur\n        sk += kin\n        sh += h\n        she += herr\n"
-                                "        sahe += abs(herr)\n", "")],
-    "no Gumbel draw per point": [("key = logw + gumbel(rng, i)", "key = logw")],
+    "no per-step statistics": [("        sdh2 += (h - h_before) ** 2\n", ""),
+                               ("        sums = _point_sums_add(sums, lp_cur, kin, h, herr)\n", "")],
+    "no Gumbel draw per point": [("        key = logw + -math.log(-math.log(u))\n", "        key = logw\n")],
     "no momentum noise": [("            if noise > 0.0:\n", "            if False:\n")],
-    "RNG row in a local array": [("    d = x.shape[1]\n", "    d = x.shape[1]\n    rloc = rng[i:i + 1].copy()\n"),
-                                 ("(rng, i", "(rloc, 0"), ("two_sided, rng, i, dbuf", "two_sided, rloc, 0, dbuf"),
-                                 ("    npts = steps_done + 1\n",
-                                  "    npts = steps_done + 1\n    for q in range(4):\n        rng[i, q] = rloc[0, q]\n")],
-    "dimension known (2)": [("    d = x.shape[1]\n", "    d = 2\n")],
+    "no finiteness checks": [("        if not math.isfinite(lp_cur):\n", "        if False:\n"),
+                             ("        if not ok:\n", "        if False:\n")],
+    "no mass terms (unit mass assumed)": [("    im0, im1 = inv_mass[0], inv_mass[1]\n", "    im0, im1 = 1.0, 1.0\n"),
+                                          ("    sm0, sm1 = sqrt_mass[0], sqrt_mass[1]\n", "    sm0, sm1 = 1.0, 1.0\n")],
 }
 
 
 def _variant(edits):
     import inspect
 
-    from mdhmc.targets import _jit
-
-    code = inspect.getsource(diffusion._trajectory.py_func).split("\n", 1)[1]  # without the decorator
+    code = inspect.getsource(diffusion._trajectory_2d.py_func).split("\n", 1)[1]  # without the decorator
     for old, new in edits:
         if old not in code:
             return None
@@ -262,8 +276,7 @@ def _variant(edits):
     sweep = inspect.getsource(diffusion.diffusion_sweep.py_func)
     ns = dict(vars(diffusion))
     exec(code, ns)  # noqa: S102 -- the kernel's own source, edited above
-    ns["_trajectory"] = numba.njit(nogil=True)(ns["_trajectory"])
-    ns["_gradient"] = _jit.specialise(diffusion._gradient)
+    ns["_trajectory_2d"] = numba.njit(nogil=True)(ns["_trajectory_2d"])
     exec(sweep[sweep.index("def diffusion_sweep"):], ns)  # noqa: S102
     return numba.njit(nogil=True, parallel=True)(ns["diffusion_sweep"])
 
@@ -316,23 +329,96 @@ def where_time_goes(walkers=20, steps=5000, step_size=0.002, rounds=12):
         print(f"| {name} | {v / 1e6:.2f} M | {v / best['hand loop']:.2f}x |")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1,000 x 1,000 instead of the thread's 5,000 x 5,000")
-    ap.add_argument("--vs-hand", action="store_true", help="only the comparison with the hand-written loop")
-    ap.add_argument("--where", action="store_true", help="only where the time goes (kernel variants, 1 thread)")
-    args = ap.parse_args(argv)
-    if args.where:
-        return where_time_goes()
-    trajectories = 20 if args.quick else 100
-    versus_hand(trajectories=trajectories, threads=sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}))
-    print()
-    if args.vs_hand:
-        return None
-    walkers, steps = (1000, 1000) if args.quick else (5000, 5000)
+COLD_SNIPPET = r"""
+import time, json
+t0 = time.perf_counter()
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings
+t1 = time.perf_counter()
+s = Sampler(targets.get("scorpio"), Settings.thread(walkers=100, steps=1000, diffusion_sweeps=1), stage="diffusion")
+s.sweep()
+print(json.dumps({"import_s": t1 - t0, "first_sweep_s": time.perf_counter() - t1}))
+"""
+
+
+def _fresh_process(python, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    r = subprocess.run([python, "-c", COLD_SNIPPET], env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cold_start(pythons, warm_repeats=3):
+    """Import + first diffusion sweep (scorpio, thread's settings, 100 walkers x 1,000 steps) in
+    a fresh process: once with an empty numba cache, then best of ``warm_repeats`` with the
+    cache that run left. ``pythons``: label -> interpreter (each with its own checkout)."""
+    print("## Cold start: a fresh process, import + first diffusion sweep (scorpio, 100 walkers x 1,000 steps)\n")
+    print(f"Empty cache: one run; warm cache: best of {warm_repeats} runs.\n")
+    print("| code | empty: import s | empty: first sweep s | empty: total s | warm: import s | warm: first sweep s "
+          "| warm: total s |\n|---|---|---|---|---|---|---|")
+    out = {}
+    for label, python in pythons.items():
+        with tempfile.TemporaryDirectory() as cache:
+            empty = _fresh_process(python, cache)
+            warm = min((_fresh_process(python, cache) for _ in range(warm_repeats)),
+                       key=lambda r: r["import_s"] + r["first_sweep_s"])
+        out[label] = (empty, warm)
+        cells = [f"{r[k]:.2f}" for r in (empty, warm) for k in ("import_s", "first_sweep_s")]
+        print(f"| {label} | {cells[0]} | {cells[1]} | {empty['import_s'] + empty['first_sweep_s']:.2f} | {cells[2]} | "
+              f"{cells[3]} | {warm['import_s'] + warm['first_sweep_s']:.2f} |", flush=True)
+    return out
+
+
+def kernel_rate(walkers, steps, step_size, threads, repeats):
+    """Steps/s of one diffusion sweep of the kernel (`diffusion.build_kernel`, nothing tracked)
+    and of `hand_loop` on the mixture, same walkers and starting points; best of ``repeats``
+    interleaved pairs."""
+    from mdhmc.sampler.rng import seed_streams
+
+    numba.set_num_threads(threads)
+    t = mixture_target()
+    s = Settings.thread(steps=steps, step_size=step_size)
+    p = diffusion.DiffusionParams.from_settings(s)
+    step = diffusion.build_kernel(t, tracked=-1)
+    step(init(t, 4, 1), p._replace(steps=2))  # compiled before timing
+    ours = hand = 0.0
+    for _ in range(repeats):
+        st = init(t, walkers, 0)
+        t0 = time.perf_counter()
+        step(st, p)
+        ours = max(ours, walkers * steps / (time.perf_counter() - t0))
+        st = init(t, walkers, 0)
+        t0 = time.perf_counter()
+        hand_loop(st.positions, st.log_density, seed_streams(0, walkers), 1, steps, step_size, s.delta,
+                  s.viscosity_gain, s.noise, s.trigger, s.spsa_c)
+        hand = max(hand, walkers * steps / (time.perf_counter() - t0))
+    return ours, hand
+
+
+def walker_scaling(counts=(10, 100, 1000, 10_000, 100_000), threads=(1, 2), work=2_000_000):
+    """Kernel steps/s per walker count (one sweep; at least 200 steps per trajectory and about
+    ``work`` steps in all, so that the small counts are timed over more than a blink), against
+    the hand loop on the same walkers."""
+    print("## Walker scaling: one diffusion sweep (step 0.002), 4-Gaussian mixture in 2D, kernel vs hand loop "
+          f"(steps per trajectory: max(200, {work:,} / walkers); best of 5 interleaved pairs, 3 from 10,000 walkers)\n")
+    print("| walkers | steps | threads | mdhmc steps/s | hand loop steps/s | mdhmc / hand |\n|---|---|---|---|---|---|")
+    out = {}
+    for w in counts:
+        steps = max(200, work // w)
+        for th in threads:
+            ours, hand = kernel_rate(w, steps, 0.002, th, repeats=5 if w < 10_000 else 3)
+            out[(w, th)] = (ours, hand)
+            print(f"| {w:,} | {steps:,} | {th} | {ours / 1e6:.2f} M | {hand / 1e6:.2f} M | {ours / hand:.2f}x |",
+                  flush=True)
+    return out
+
+
+def thread_workload(quick):
+    walkers, steps = (1000, 1000) if quick else (5000, 5000)
     max_threads = numba.config.NUMBA_NUM_THREADS
     print(f"## Diffusion on scorpio: {walkers} trajectories x {steps} steps, step 0.002 (numba {numba.__version__}, "
-          f"{os.cpu_count()} cpus, threading layer after run shown below)\n")
+          f"{os.cpu_count()} cpus)\n")
     print("| threads | wall s | steps/s | lp evals/s |\n|---|---|---|---|")
     rates = {}
     for th in sorted({1, min(2, max_threads)}):
@@ -341,20 +427,50 @@ def main(argv=None):
         print(f"| {th} | {dt:.2f} | {sps / 1e6:.2f} M | {eps / 1e6:.2f} M |")
     if len(rates) == 2:
         print(f"\n2-thread speed-up: {rates[2] / rates[1]:.2f}x; threading layer: {numba.threading_layer()}")
-    numba.set_num_threads(max_threads)
-    print("\n## Start-up per target: import + first sweep of every stage, in a fresh process\n")
-    print("Kernels take the target as a first-class function, so they compile once for all targets\n"
-          "(at import, when the numba cache is empty) and later processes load them from the cache.\n")
+
+
+def per_target_startup():
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    print("## Start-up per target: import + first sweep of every stage, in a fresh process\n")
     print("| target | cold: import s | cold: first run s | cached: import s | cached: first run s |\n|---|---|---|---|---|")
     for name in targets.names():
         c = compile_times(name)
         print(f"| {name} | {c['cold']['import_s']:.2f} | {c['cold']['first_run_s']:.2f} | "
               f"{c['cached']['import_s']:.2f} | {c['cached']['first_run_s']:.2f} |")
-    print("\n## Scaling with walkers (scorpio, 200 steps/trajectory, step 0.05, all threads)\n")
-    print("| walkers | wall s | steps/s |\n|---|---|---|")
-    for w in [10, 100, 1000, 10_000, 100_000]:
-        dt, sps, _ = diffusion_rate(w, 200, 0.05, max_threads, repeats=3 if w <= 1000 else 1)
-        print(f"| {w:,} | {dt:.4f} | {sps / 1e6:.2f} M |")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller workloads (20 trajectories; scaling to 10,000)")
+    ap.add_argument("--vs-hand", action="store_true", help="only the comparison with the hand-written loop")
+    ap.add_argument("--scaling", action="store_true", help="only walker scaling")
+    ap.add_argument("--cold-start", action="store_true", help="only the cold start of a fresh process")
+    ap.add_argument("--base-python", help="interpreter of an environment with the checkout to compare with installed")
+    ap.add_argument("--where", action="store_true", help="only where the time goes (kernel variants, 1 thread)")
+    ap.add_argument("--per-target", action="store_true", help="only start-up per built-in target (slow)")
+    ap.add_argument("--thread-workload", action="store_true", help="only scorpio, 5,000 x 5,000 (the thread's run)")
+    args = ap.parse_args(argv)
+    threads = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+    if args.where:
+        return where_time_goes()
+    if args.per_target:
+        return per_target_startup()
+    if args.thread_workload:
+        return thread_workload(args.quick)
+    only = args.vs_hand or args.scaling or args.cold_start
+    if args.vs_hand or not only:
+        versus_hand(trajectories=20 if args.quick else 100, threads=threads)
+        print()
+    if args.scaling or not only:
+        counts = (10, 100, 1000, 10_000) if args.quick else (10, 100, 1000, 10_000, 100_000)
+        walker_scaling(counts, threads=threads)
+        print()
+    if args.cold_start or not only:
+        pythons = {"this checkout": sys.executable}
+        if args.base_python:
+            pythons = {"base (--base-python)": args.base_python, **pythons}
+        cold_start(pythons)
+    return None
 
 
 if __name__ == "__main__":

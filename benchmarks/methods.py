@@ -15,10 +15,13 @@ What each method's estimate is at a checkpoint:
                 tempering on the automatic ladder with the ``de+rwm`` moves): the recorded
                 cold draws after the tempering warm-up; before that, the current cold
                 ensemble (marked ``warmup``).
-``mdhmc-*``     the ablation rows (`ABLATIONS`): ``mdhmc-thread`` is the 2017 thread's
-                pipeline (`Settings.thread`: two rungs, random-walk Metropolis, sd trim);
-                ``mdhmc-ladder`` adds the automatic ladder; ``mdhmc-moves`` the ensemble
-                moves (on the thread's two rungs).
+``mdhmc-*``     the ablation rows (`ABLATIONS`), each adding one idea to the one before:
+                ``mdhmc-thread`` is the 2017 thread's pipeline (`Settings.thread`: thread
+                point weights, no preconditioner, two rungs, random-walk Metropolis, sd
+                trim); ``mdhmc-diffusion`` adds issue 10's diffusion (multinomial weights,
+                curvature preconditioner, adaptive step, search); ``mdhmc-ladder`` then the
+                automatic ladder; ``mdhmc-moves`` then the ensemble moves; ``mdhmc`` (all of
+                it plus the MAD trim) is the new default.
 ``hmc``         `Sampler` stage "hmc" (exact HMC, unit mass, step size adapted in warm-up).
 ``metropolis``  `Sampler` stage "metropolis" (random-walk Metropolis, ensemble-scaled).
 ``emcee``       ``emcee.EnsembleSampler`` (stretch move, ``vectorize=True`` on
@@ -56,22 +59,27 @@ from .peers import NUTS_CHAINS, NUTS_WARMUP, _prepare_nuts, _run_emcee, _run_nut
 __all__ = ["METHODS", "LABELS", "MDHMC_CHANGES", "Checkpoint", "RunResult", "run", "prepare", "mdhmc_settings",
            "checkpoint_grid"]
 
-METHODS = ("mdhmc", "mdhmc-thread", "mdhmc-ladder", "mdhmc-moves", "hmc", "metropolis", "emcee", "nuts")
+METHODS = ("mdhmc", "mdhmc-thread", "mdhmc-diffusion", "mdhmc-ladder", "mdhmc-moves", "hmc", "metropolis", "emcee",
+           "nuts")
 LABELS = {
     "mdhmc": "mdhmc pipeline",
     "mdhmc-thread": "mdhmc thread's pipeline",
-    "mdhmc-ladder": "mdhmc thread + auto ladder",
-    "mdhmc-moves": "mdhmc thread + ensemble moves",
+    "mdhmc-diffusion": "mdhmc thread + #10 diffusion",
+    "mdhmc-ladder": "mdhmc + #10 diffusion + auto ladder",
+    "mdhmc-moves": "mdhmc + #10 diffusion + ladder + moves",
     "hmc": "exact HMC (mdhmc)",
     "metropolis": "RW Metropolis (mdhmc)",
     "emcee": "emcee stretch",
     "nuts": "BlackJAX NUTS",
 }
-_STAGE = {"mdhmc": "pipeline", "mdhmc-thread": "pipeline", "mdhmc-ladder": "pipeline", "mdhmc-moves": "pipeline",
-          "hmc": "hmc", "metropolis": "metropolis"}
+_STAGE = {"mdhmc": "pipeline", "mdhmc-thread": "pipeline", "mdhmc-diffusion": "pipeline", "mdhmc-ladder": "pipeline",
+          "mdhmc-moves": "pipeline", "hmc": "hmc", "metropolis": "metropolis"}
 #: the ablation rows: `Settings.thread` values kept (the thread's algorithm) except these,
-#: which take today's defaults (None: the default)
-ABLATIONS = {"mdhmc-thread": (), "mdhmc-ladder": ("rungs",), "mdhmc-moves": ("moves", "trim_rule")}
+#: which take today's defaults; each row adds one idea to the row before (the last one,
+#: + trim_rule, is the default "mdhmc")
+_DIFFUSION_10 = ("weighting", "precondition", "adapt_step_size", "search")
+ABLATIONS = {"mdhmc-thread": (), "mdhmc-diffusion": _DIFFUSION_10, "mdhmc-ladder": _DIFFUSION_10 + ("rungs",),
+             "mdhmc-moves": _DIFFUSION_10 + ("rungs", "moves")}
 
 # The pipeline's one documented setting change per case on top of mdhmc's defaults.
 MDHMC_CHANGES: dict[str, dict] = {

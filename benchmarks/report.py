@@ -14,7 +14,8 @@ import numpy as np
 from . import methods
 
 BEGIN, END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
-COLORS = {"mdhmc": "#d62728", "mdhmc-thread": "#e377c2", "mdhmc-ladder": "#9467bd", "mdhmc-moves": "#bcbd22",
+COLORS = {"mdhmc": "#d62728", "mdhmc-thread": "#e377c2", "mdhmc-diffusion": "#17becf", "mdhmc-ladder": "#9467bd",
+          "mdhmc-moves": "#bcbd22",
            "hmc": "#ff7f0e", "metropolis": "#8c564b", "emcee": "#2ca02c", "nuts": "#1f77b4"}
 # the metrics shown per case kind: (main, second); the main one also goes against evaluations
 PLOT_METRICS = {"mixture": ("w1", "mass_err"), "funnel": ("ks_v", "ks_x"), "wells": ("z_max", "log_sd_max")}

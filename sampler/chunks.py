@@ -50,7 +50,12 @@ class Chunks:
         while lo < n:
             rate = self._rate.get(key)
             size = smallest if rate is None else max(smallest, int(rate * self.seconds))
+            # every block ends in a barrier: a multiple of the threads leaves none idle at it, and
+            # a short tail joins this block rather than costing a barrier of its own (#14)
+            size -= size % smallest
             hi = min(n, lo + size)
+            if n - hi < size // 2:
+                hi = n
             self.current = (lo, hi)
             t0 = time.perf_counter()
             yield lo, hi

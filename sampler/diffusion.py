@@ -48,7 +48,7 @@ from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
-from .rng import fill_normal, gumbel
+from .rng import bits_to_uniform, fill_normal, gumbel, xoshiro
 from .spsa import spsa_gradient
 
 __all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep", "WEIGHTINGS",
@@ -160,11 +160,7 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         traj_energy[0, 3] = herr
         traj_trigger[0] = False
     sdh2 = 0.0
-    su = -lp_cur
-    sk = kin
-    sh = h
-    she = herr
-    sahe = abs(herr)
+    sums = _point_sums_start(lp_cur, kin, h, herr)
     triggers = 0
     steps_done = 0
     abandoned = not ok
@@ -226,13 +222,36 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
             traj_energy[t, 2] = h
             traj_energy[t, 3] = herr
             traj_trigger[t] = triggered
-        su += -lp_cur
-        sk += kin
-        sh += h
-        she += herr
-        sahe += abs(herr)
+        sums = _point_sums_add(sums, lp_cur, kin, h, herr)
         steps_done += 1
+    _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, gevals, triggers, abandoned,
+                 best_herr, best_t)
+    if abandoned:
+        return steps_done  # walker stays at x[i]
+    for j in range(d):
+        x[i, j] = best[j]
+    lp[i] = best_lp
+    return steps_done
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _point_sums_start(lp, kin, h, herr):
+    """Running sums over a trajectory's points of U, K, H, H error and |H error|: the first point."""
+    return -lp, kin, h, herr, abs(herr)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _point_sums_add(sums, lp, kin, h, herr):
+    su, sk, sh, she, sahe = sums
+    return su + -lp, sk + kin, sh + h, she + herr, sahe + abs(herr)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, gevals, triggers, abandoned,
+                 best_herr, best_t):
+    """A trajectory's statistics into walker i's rows of ``fstats`` / ``icounts`` (once per trajectory)."""
     npts = steps_done + 1
+    su, sk, sh, she, sahe = sums
     fstats[i, S_U] = su / npts
     fstats[i, S_K] = sk / npts
     fstats[i, S_H] = sh / npts
@@ -248,12 +267,189 @@ def _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mas
         icounts[i, C_ABANDONED] += 1
         fstats[i, S_CHOSEN_HERR] = 0.0
         fstats[i, S_CHOSEN_T] = -1.0
-        return steps_done  # walker stays at x[i]
-    fstats[i, S_CHOSEN_HERR] = best_herr
-    fstats[i, S_CHOSEN_T] = best_t
-    for j in range(d):
-        x[i, j] = best[j]
-    lp[i] = best_lp
+    else:
+        fstats[i, S_CHOSEN_HERR] = best_herr
+        fstats[i, S_CHOSEN_T] = best_t
+
+
+# ---------------------------------------------------------------- the 2-D path
+# Why a separate path: the general trajectory keeps its walker's point, momentum, gradient
+# and perturbation in rows of ``scratch`` and its xoshiro state in ``rng``, and every call
+# of the target through its function pointer is opaque to LLVM, so all of that is stored
+# before and reloaded after each call (two calls a step, the stream's state touched five
+# times a step). In 2-D the same algorithm fits in scalars: point, momentum, gradient and
+# stream state stay in registers for the whole trajectory, memory is written only where the
+# density reads its argument (scratch rows 0 and 5, which fault reports read too) and the
+# stream is written back once. Same operations in the same order as `_trajectory` and
+# `spsa.spsa_gradient`, hence the same draws (tests/sampler/test_reference_draws.py).
+# Measured in benchmarks/core_speed.py (RESULTS.md, "Core speed (#14)").
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _uniform_st(st):
+    bits, st = xoshiro(st)
+    return bits_to_uniform(bits), st
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _normal_pair(st):
+    """`rng.fill_normal`'s Box-Muller pair as (r, angle, state): z = (r cos angle, r sin angle)."""
+    u1, st = _uniform_st(st)
+    u2, st = _uniform_st(st)
+    return math.sqrt(-2.0 * math.log(u1)), 2.0 * math.pi * u2, st
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _kinetic_2d(p0, p1, im0, im1):
+    """`hamiltonian.kinetic` in 2-D, summed in its order."""
+    k = 0.0
+    k += p0 * p0 * im0
+    k += p1 * p1 * im1
+    return 0.5 * k
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _lp_at(log_density, buf, x0, x1):
+    """lp at (x0, x1), through ``buf``: the density takes an array (and fault reports read it)."""
+    buf[0] = x0
+    buf[1] = x1
+    return log_density(buf)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _spsa_2d(log_density, xp, x0, x1, lpx, c, k, two_sided, cs0, cs1, sc0, sc1, unit_scale, st):
+    """`spsa.spsa_gradient` in 2-D on scalars (``cs_j = c * scale_j``): (g0, g1, evals, finite, state)."""
+    g0 = 0.0
+    g1 = 0.0
+    evals = 0
+    for _ in range(k):
+        bits, st = xoshiro(st)
+        d0 = 1.0 if bits & np.uint64(1) else -1.0
+        d1 = 1.0 if (bits >> np.uint64(1)) & np.uint64(1) else -1.0
+        lp_plus = _lp_at(log_density, xp, x0 + cs0 * d0, x1 + cs1 * d1)
+        evals += 1
+        if two_sided:
+            lp_minus = _lp_at(log_density, xp, x0 - cs0 * d0, x1 - cs1 * d1)
+            evals += 1
+            diff = (lp_plus - lp_minus) / (2.0 * c)
+        else:
+            diff = (lp_plus - lpx) / c
+        if not math.isfinite(diff):
+            return g0, g1, evals, False, st
+        if unit_scale:  # x / 1.0 is x: skip two divisions on the step's critical path
+            g0 += diff * d0
+            g1 += diff * d1
+        else:
+            g0 += diff * d0 / sc0
+            g1 += diff * d1 / sc1
+    if k > 1:
+        g0 /= k
+        g1 /= k
+    return g0, g1, evals, True, st
+
+
+@nb.njit(nogil=True, cache=True)
+def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise, hot,
+                   trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts):
+    """`_trajectory` for a 2-D target with SPSA gradients, not recorded (see above)."""
+    cur = scratch[i, 0]
+    xp = scratch[i, 5]
+    im0, im1 = inv_mass[0], inv_mass[1]
+    sm0, sm1 = sqrt_mass[0], sqrt_mass[1]
+    sc0, sc1 = scale[0], scale[1]
+    cs0, cs1 = c * sc0, c * sc1
+    unit_scale = sc0 == 1.0 and sc1 == 1.0
+    dm0, dm1 = step_size * im0, step_size * im1  # drift: x += (eps M^-1) p
+    first_kick = 0.5 * step_size if leapfrog else step_size
+    half_kick = 0.5 * step_size
+    noise_sd = noise * math.sqrt(step_size)
+    st = (rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3])
+    x0 = x[i, 0]
+    x1 = x[i, 1]
+    cur[0] = x0
+    cur[1] = x1
+    b0, b1 = x0, x1
+    lp_cur = lp[i]
+    r, a, st = _normal_pair(st)
+    p0 = sm0 * r * math.cos(a)
+    p1 = sm1 * r * math.sin(a)
+    h_star = -lp_cur + _kinetic_2d(p0, p1, im0, im1)
+    if hot != 1.0:
+        p0 *= hot
+        p1 *= hot
+    kin = _kinetic_2d(p0, p1, im0, im1)
+    h = -lp_cur + kin
+    g0, g1, evals, ok, st = _spsa_2d(log_density, xp, x0, x1, lp_cur, c, k, two_sided, cs0, cs1, sc0, sc1, unit_scale, st)
+    herr = h - h_star
+    logw = _log_weight(weighting, herr, delta, lp_cur)
+    u, st = _uniform_st(st)
+    best_key = logw + -math.log(-math.log(u))
+    best_lp = lp_cur
+    best_herr = herr
+    best_t = 0
+    sdh2 = 0.0
+    sums = _point_sums_start(lp_cur, kin, h, herr)
+    triggers = 0
+    steps_done = 0
+    abandoned = not ok
+    t = 0
+    while t < n_steps and not abandoned:
+        t += 1
+        h_before = h
+        p0 += first_kick * g0
+        p1 += first_kick * g1
+        x0 += dm0 * p0
+        x1 += dm1 * p1
+        lp_cur = _lp_at(log_density, cur, x0, x1)
+        evals += 1
+        if not math.isfinite(lp_cur):
+            abandoned = True
+            break
+        g0, g1, ev, ok, st = _spsa_2d(log_density, xp, x0, x1, lp_cur, c, k, two_sided, cs0, cs1, sc0, sc1, unit_scale, st)
+        evals += ev
+        if not ok:
+            abandoned = True
+            break
+        if leapfrog:
+            p0 += half_kick * g0
+            p1 += half_kick * g1
+        kin = _kinetic_2d(p0, p1, im0, im1)
+        h = -lp_cur + kin
+        sdh2 += (h - h_before) ** 2
+        if abs(h - h_before) > trigger:
+            r, a, st = _normal_pair(st)
+            p0 = sm0 * r * math.cos(a)
+            p1 = sm1 * r * math.sin(a)
+            triggers += 1
+        else:
+            friction = math.exp(-gain * (h - h_star) * step_size)
+            p0 *= friction
+            p1 *= friction
+            if noise > 0.0:
+                r, a, st = _normal_pair(st)
+                p0 += noise_sd * (sm0 * r * math.cos(a))
+                p1 += noise_sd * (sm1 * r * math.sin(a))
+        kin = _kinetic_2d(p0, p1, im0, im1)
+        h = -lp_cur + kin
+        herr = h - h_star
+        logw = _log_weight(weighting, herr, delta, lp_cur)
+        u, st = _uniform_st(st)
+        key = logw + -math.log(-math.log(u))
+        if key > best_key:
+            best_key = key
+            best_lp = lp_cur
+            best_herr = herr
+            best_t = t
+            b0, b1 = x0, x1
+        sums = _point_sums_add(sums, lp_cur, kin, h, herr)
+        steps_done += 1
+    rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = st
+    _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, 0, triggers, abandoned,
+                 best_herr, best_t)
+    if not abandoned:
+        x[i, 0] = b0
+        x[i, 1] = b1
+        lp[i] = best_lp
     return steps_done
 
 
@@ -277,14 +473,21 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
     ``(walkers, 7, dim)``; ``fstats`` and ``icounts`` are per-walker outputs (see S_* / C_*).
     """
     n = x.shape[0]
+    # the 2-D path takes what the thread's algorithm needs (SPSA, not recorded); the rest goes
+    # the general way, with the same draws either way
+    fast = x.shape[1] == 2 and mode == 0
     for i in nb.prange(n):
         rec = i == tracked
-        done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
-                           step_size, n_steps, delta, gain, noise, hot, trigger,
-                           mode, c, k, two_sided, leapfrog, weighting, scale,
-                           rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
-        if rec:
-            traj_len[0] = done + 1
+        if fast and not rec:
+            _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise,
+                           hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
+        else:
+            done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
+                               step_size, n_steps, delta, gain, noise, hot, trigger,
+                               mode, c, k, two_sided, leapfrog, weighting, scale,
+                               rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
+            if rec:
+                traj_len[0] = done + 1
 
 
 @nb.njit(cache=True)

@@ -13,7 +13,7 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["seed_streams", "next_u64", "uniform", "normal", "fill_normal", "gumbel"]
+__all__ = ["seed_streams", "xoshiro", "bits_to_uniform", "next_u64", "uniform", "normal", "fill_normal", "gumbel"]
 
 
 def seed_streams(seed: int, walkers: int) -> np.ndarray:
@@ -32,13 +32,11 @@ def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@nb.njit(nogil=True, cache=True)
-def next_u64(s, i):
-    """Next 64 random bits of stream ``i`` (xoshiro256**)."""
-    s0 = s[i, 0]
-    s1 = s[i, 1]
-    s2 = s[i, 2]
-    s3 = s[i, 3]
+@nb.njit(inline="always", nogil=True, cache=True)
+def xoshiro(st):
+    """One xoshiro256** step on a state held as a tuple of four uint64 (in registers, where a
+    kernel keeps it: see `sampler.diffusion`): returns (64 random bits, new state)."""
+    s0, s1, s2, s3 = st
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -47,17 +45,27 @@ def next_u64(s, i):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    s[i, 0] = s0
-    s[i, 1] = s1
-    s[i, 2] = s2
-    s[i, 3] = s3
+    return result, (s0, s1, s2, s3)
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def bits_to_uniform(bits):
+    """Uniform on (0, 1) from 64 random bits: never exactly 0, so ``log`` of it is finite."""
+    return ((bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(nogil=True, cache=True)
+def next_u64(s, i):
+    """Next 64 random bits of stream ``i`` (xoshiro256**)."""
+    result, st = xoshiro((s[i, 0], s[i, 1], s[i, 2], s[i, 3]))
+    s[i, 0], s[i, 1], s[i, 2], s[i, 3] = st
     return result
 
 
 @nb.njit(nogil=True, cache=True)
 def uniform(s, i):
     """Uniform on (0, 1): never exactly 0, so ``log`` of it is finite."""
-    return ((next_u64(s, i) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+    return bits_to_uniform(next_u64(s, i))
 
 
 @nb.njit(nogil=True, cache=True)

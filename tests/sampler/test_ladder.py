@@ -2,28 +2,30 @@
 its freeze, its exactness with unequal rung sizes, the swap acceptance per pair it reports,
 and live changes of the ladder or the moves.
 
-Exactness (shared helper `stat_helpers.compare_to_truth`): a correlated Gaussian, rungs =
-auto up to T = 30 (4 rungs: 250 cold walkers, 84/83/83 hot), started from exact draws of
-each rung's tempered Gaussian, 200 warm-up sweeps (the ladder respaces in the first half,
-then freezes), 600 recorded sweeps; every rung's 5 moments against the closed-form moments
-of the Gaussian at that rung's final temperature (covariance x T), MCSE from 10 batch means,
-alpha = 0.25% per moment (20 comparisons, Bonferroni <= 5% family-wise). Measured
-family-wise false-alarm rate (``python tests/sampler/measure_false_alarms.py ladder --seeds
-24``, seeds 100-123): 2 of 24 = 8% (with 20 batches of 20 sweeps it was 4 of 24; the seed
-that failed then, 100, passes with 1,600 recorded sweeps: the MCSE, not a bias). Negative
-control: the thread's naive swap rule on the same ladder must fail.
+Exactness (`exactness_cases.check_ladder`, shared helper `stat_helpers.compare_replicates`):
+a correlated Gaussian, rungs = auto up to T = 30 (4 rungs: 50 cold walkers, 17/17/16 hot),
+on 12 independent ladders (each its own Sampler and seed), started from exact draws of each
+rung's tempered Gaussian; 200 warm-up sweeps (the ladder respaces in the first half, then
+freezes), 200 recorded. Every rung's draws, standardised by sqrt(T) at its frozen temperature,
+give the 5 moments of the T = 1 Gaussian; MCSE from the 12 replicates, Student's t with 11
+df, one family of 20 statistics at 1% (Šidák; |t| <= 4.86). Measured over other seeds
+(``python tests/sampler/measure_false_alarms.py ladder --seeds 30``): 0 false alarms in 30
+(seeds 100-129; pooled |t| beyond the 99% point on 0.8% of 600 statistics); the negative
+control (the thread's naive swaps, ``--control``) fails on 8 of 8 seeds (150-157). With 100
+warm-up sweeps instead of 200, 1 of 20 failed (seed 113: all 12 replicates' cold E y^2 above
+4, t = 5.66, their recorded first halves higher than their second: not yet settled).
+The old check (one ladder, MCSE from 10 batch means of 60 sweeps) failed 2 of 24: the hot
+rungs' ensemble means have autocorrelation times of 10-60 sweeps, so its batches were too short.
 """
 
 import math
 
 import numpy as np
-import pytest
 
 from mdhmc import targets
 from mdhmc.sampler import Sampler, Settings, ladder
-from exactness_cases import check_ladder, run_ladder, truth_for
+from exactness_cases import LIVE_RECORD, check_ladder, check_live_ladder_change, live_ladder_runs
 from sampler_models import correlated_gaussian
-from stat_helpers import compare_to_truth, format_rows
 
 def test_auto_rung_count_follows_the_dimension():
     """~25% swap acceptance on a Gaussian: 2 rungs in 2-D, 3 at 10-D, 7 at 100-D (the issue's
@@ -71,13 +73,13 @@ def test_ladder_adapts_during_warmup_then_stays_frozen():
 
 
 def test_auto_ladder_keeps_every_rung_at_its_temperature():
-    ok, rows = check_ladder(seed=2)
-    assert ok, "a rung differs from its tempered Gaussian:\n" + format_rows(rows)
+    check = check_ladder(seed=2)
+    assert check.ok, "a rung differs from its tempered Gaussian:\n" + check.report()
 
 
 def test_negative_control_naive_swaps_on_the_auto_ladder_fail():
-    ok, rows = check_ladder(seed=2, naive_swap=True)
-    assert not ok, "the naive swap rule passed the ladder's exactness check:\n" + format_rows(rows)
+    check = check_ladder(seed=2, naive_swap=True)
+    assert not check.ok, "the naive swap rule passed the ladder's exactness check:\n" + check.report()
 
 
 def test_pair_acceptance_per_sweep_and_cumulative():
@@ -100,23 +102,21 @@ def test_pair_acceptance_per_sweep_and_cumulative():
 def test_live_ladder_change_clears_draws_and_reruns_the_warmup():
     """The issue's case: a live change of rungs while recording turned hot walkers cold and
     recorded them at once (E y^2 = 6.65 against 4). Now the draws are cleared, the warm-up
-    (Metropolis scale adaptation included) runs again, and the cold moments are right."""
-    target = correlated_gaussian()
-    s = Sampler(target, Settings(walkers=500, warmup=60, sweeps=1000, seed=3, moves="rwm", rungs=2),
-                stage="tempering", positions=target.sample_exact(500, np.random.default_rng(3)))
-    for _ in range(80):
-        s.sweep()
-    assert s.recording and len(s.draws) == 20
-    s.update(rungs=3)
-    assert len(s.draws) == 0 and not s.recording and s.stage_sweep == 0
-    recs = [s.sweep() for _ in range(460)]
+    (Metropolis scale adaptation included) runs again, and the cold moments are right on 10
+    replicate samplers (`exactness_cases.check_live_ladder_change`, 1% family-wise by design;
+    measured ``measure_false_alarms.py live-ladder --seeds 40``: 0 false alarms in 40 seeds,
+    100-139, and the control failed on 40 of 40).
+    Negative control: rung 1's draws (T = 1.87, what a hot walker turned cold brings) must fail."""
+    runs = live_ladder_runs(seed=3)
+    s, recs, draws, _ = runs[0]
     scales = [r["scale"] for r in recs if "scale" in r and not r["recording"]]
     assert len(set(scales)) > 5  # adapting again
-    assert len(s.draws) == 400
-    draws = s.result()["draws"]
+    assert len(s.draws) == LIVE_RECORD
     assert draws.shape[1:] == (int((s.rung == 0).sum()), 2)
-    rows, ok = compare_to_truth(draws, truth_for("corr-gauss"))
-    assert ok, format_rows(rows)
+    check = check_live_ladder_change(runs)
+    assert check.ok, check.report()
+    control = check_live_ladder_change(runs, control=True)
+    assert not control.ok, "rung 1's draws passed as cold ones:\n" + control.report()
 
 
 def test_live_move_or_hmc_change_reruns_the_warmup_and_adapts_again():
