@@ -51,6 +51,7 @@ __all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page
 log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
+VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
 #: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
 MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
     if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
@@ -144,12 +145,16 @@ class App(pn.viewable.Viewer):
         self.controls.param.watch(lambda e: self.messages.show_error(e.new) if e.new else None, "notice")
         self.frames = 0  # frames applied (tests, benchmarks)
         self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
+        self._live = bool(live)
+        self._full_key, self._full_at = None, 0.0
         self._teach_key = None
         self._loaded = False
         self._live_since = None
         self._closed = False
         self._callback = None
         self._page = self._build_page()
+        self._every_frame = tuple(v for v in (self.cloud, self.cloud_hmc, getattr(self, "animation", None),
+                                              getattr(self, "capture", None)) if v is not None)
         self._sync_url()
         self._start(live)
 
@@ -309,10 +314,20 @@ class App(pn.viewable.Viewer):
 
     def apply(self, frame: Frame) -> bool:
         """Draw ``frame`` in every view; True if its error paused the worker."""
+        # the cloud every frame; the other views a few times a second (and at once after a new
+        # layout, stage or phase): each of their updates repaints more canvases in the browser,
+        # and the page's paint rate is what bounds the cloud's frame rate (dashboard/flow.py)
+        now = time.monotonic()
+        key = (frame.layout.version if frame.layout is not None else None, frame.stage, frame.phase,
+               frame.rungs.version if frame.rungs is not None else None, frame.error_seq)
+        full = not self._live or key != self._full_key or now - self._full_at >= VIEWS_EVERY_S
+        if full:
+            self._full_key, self._full_at = key, now
         if frame.layout is not None:
             try:
                 for view in self.views:
-                    view.apply(frame)
+                    if full or any(view is v for v in self._every_frame):
+                        view.apply(frame)
             except Exception as exc:  # a drawing problem must not stop the session
                 log.exception("mdhmc: frame failed")
                 self.messages.show_error(f"Drawing failed: {type(exc).__name__}: {exc}")
@@ -322,7 +337,8 @@ class App(pn.viewable.Viewer):
                 self._teach_key = key
                 self.teach.object = texts.text_for(*key)
                 self.sidebar.show_phase(frame.stage, frame.phase, bool(frame.probe))
-        self.strip.apply(frame, self.controls.playing)
+        if full:
+            self.strip.apply(frame, self.controls.playing)
         self.frames += 1
         return self.messages.apply(frame)
 
