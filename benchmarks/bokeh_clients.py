@@ -51,7 +51,16 @@ def _client(url: str, arguments: dict, counts: list, i: int, ready: threading.Ev
 
     session.document.on_change(changed)
     ready.set()
-    session.loop_until_closed()
+    IOLoop.current().start()  # receive until the process ends
+
+
+def _register_models() -> None:
+    """The page's model types must be known here to read its document: Panel's, and those of the
+    dashboard's own components (built when their classes are defined)."""
+    import panel.models  # noqa: F401
+    from panel.models import esm  # noqa: F401
+
+    from mdhmc.dashboard import keys  # noqa: F401  (its JSComponent)
 
 
 def main(argv=None) -> int:
@@ -63,6 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--query", default="", help="page arguments, e.g. watch=3")
     args = ap.parse_args(argv)
+    _register_models()
     arguments = dict(parse_qsl(args.query))
     counts = [0] * args.clients
     failed: list[str] = []
