@@ -41,6 +41,10 @@ from .ensemble import EnsembleState
 __all__ = ["WalkerBlock", "DistributedDiffusion", "WorkersLost", "DaskSpecError", "check_spec", "connect", "distribute"]
 
 
+class WorkerGone(ConnectionError):
+    """A worker holding a block left the scheduler while the driver waited on it."""
+
+
 class WorkersLost(RuntimeError):
     """No Dask worker is left to run the walkers; the ensemble is the last complete sweep."""
 
@@ -146,6 +150,7 @@ class DistributedDiffusion:
         self.buffers: dict = {}  # what `DiffusionMove.points_in_flight` looks into (nothing here)
         self.blocks: list[tuple[int, int]] = []
         self.actors: list = []
+        self.addresses: list[str] = []  # the worker holding each block
         self._synced = None  # the ensemble as the blocks hold it
 
     # the workers and their blocks
@@ -169,14 +174,27 @@ class DistributedDiffusion:
             futures.append(self.client.submit(WalkerBlock, self.recipe, self.mass, trk,
                                               workers[addr].get("nthreads", 1), actor=True, workers=[addr],
                                               allow_other_workers=True, pure=False))
-        self.actors = [f.result() for f in futures]
+        self.actors = self._results(futures, addresses)
+        self.addresses = addresses
         self._synced = None
 
+    def _results(self, futures, addresses) -> list:
+        """The futures' results, or `WorkerGone` as soon as a worker they run on leaves the
+        scheduler: a call to an actor whose worker is closing can otherwise wait forever (seen
+        on a slow machine while a cluster scaled to 0)."""
+        while True:
+            for _ in range(100):  # poll the futures often, the scheduler less (~1/s)
+                if all(f.done() for f in futures):
+                    return [f.result() for f in futures]
+                time.sleep(0.01)
+            alive = self._workers()
+            gone = [a for a in addresses if a not in alive]
+            if gone:
+                raise WorkerGone(f"worker {gone[0]} left the scheduler")
+
     def _load(self, state: EnsembleState):
-        done = [a.load(state.positions[lo:hi], state.log_density[lo:hi], state.rng[lo:hi])
-                for a, (lo, hi) in zip(self.actors, self.blocks)]
-        for d in done:
-            d.result()
+        self._results([a.load(state.positions[lo:hi], state.log_density[lo:hi], state.rng[lo:hi])
+                       for a, (lo, hi) in zip(self.actors, self.blocks)], self.addresses)
         self._remember(state)
 
     def _remember(self, state: EnsembleState):
@@ -189,6 +207,7 @@ class DistributedDiffusion:
 
     def close(self):
         self.actors = []
+        self.addresses = []
         self._synced = None
 
     def __call__(self, state: EnsembleState, params, chunks=None, scale=None):
@@ -204,7 +223,7 @@ class DistributedDiffusion:
                         self._build(n)
                     if not self._in_sync(state):
                         self._load(state)
-                    results = [f.result() for f in [a.sweep(tuple(params), scale) for a in self.actors]]
+                    results = self._results([a.sweep(tuple(params), scale) for a in self.actors], self.addresses)
                 fault = next((r for r in results if isinstance(r[0], str)), None)
                 if fault is not None:  # the blocks moved part-way: reload them before another sweep
                     self._synced = None

@@ -200,3 +200,28 @@ def test_bad_dask_values_are_one_line(value, message, capsys):
     assert main(["run", "--target", "scorpio", "--dask", value]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mdhmc: error: argument --dask:") and message in err and "\n" not in err
+
+
+def test_a_block_whose_worker_left_is_a_lost_worker_not_a_wait_forever():
+    """An actor call to a worker that left never completes: the wait notices the worker is gone."""
+    from mdhmc.sampler.distributed import DistributedDiffusion, WorkerGone, _worker_lost
+
+    class NeverDone:
+        def done(self):
+            return False
+
+    class Done:
+        def done(self):
+            return True
+
+        def result(self):
+            return 7
+
+    step = DistributedDiffusion.__new__(DistributedDiffusion)
+    alive = {"tcp://a": {}, "tcp://b": {}}
+    step._workers = lambda: alive
+    assert step._results([Done(), Done()], ["tcp://a", "tcp://b"]) == [7, 7]
+    alive.pop("tcp://b")
+    with pytest.raises(WorkerGone, match="tcp://b left") as lost:
+        step._results([Done(), NeverDone()], ["tcp://a", "tcp://b"])
+    assert _worker_lost(lost.value)  # so the sweep is re-run on the workers left
