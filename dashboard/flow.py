@@ -6,10 +6,12 @@ machine the browser fell behind, the frames queued in the server's socket buffer
 of server memory in one test run) and every answer to the user -- a slider's applied value,
 Pause -- arrived behind tens of seconds of queued frames.
 
-Two hidden Bokeh models carry the handshake: the server stamps each frame with a number
+Two Bokeh models with no view carry the handshake: the server stamps each frame with a number
 (``mdhmc-frame``'s ``tags``, in the same patch as the frame); the page copies it, after its
 next paint (``requestAnimationFrame``), to ``mdhmc-frame-ack``, whose change comes back to the
-server. `FrameFlow.ready` allows ``in_flight`` frames not yet shown. A page that does not
+server. They are data sources, not Divs: any change to a Div makes BokehJS lay out the whole
+page again (``MarkupView`` re-renders on every property change), and two Div changes per frame
+held the page to 5-8 painted frames/s. `FrameFlow.ready` allows ``in_flight`` frames not yet shown. A page that does not
 answer (no JavaScript: a Bokeh client that does not echo, a tab the browser throttles) still
 gets a frame every ``timeout_s``. Plain Bokeh models, so a Python ``bokeh.client`` can echo
 too (`benchmarks/bokeh_clients.py`).
@@ -21,7 +23,7 @@ import time
 
 import panel as pn
 from bokeh.layouts import column
-from bokeh.models import CustomJS, Div
+from bokeh.models import ColumnDataSource, CustomJS
 
 __all__ = ["FrameFlow", "FRAME_MODEL", "ACK_MODEL"]
 
@@ -40,10 +42,11 @@ class FrameFlow:
     def __init__(self, in_flight: int = 2, timeout_s: float = 1.0):
         self.in_flight = int(in_flight)
         self.timeout_s = float(timeout_s)
-        self.frame = Div(name=FRAME_MODEL, tags=[0], visible=False, width=0, height=0)
-        self.ack = Div(name=ACK_MODEL, tags=[0], visible=False, width=0, height=0)
+        self.frame = ColumnDataSource(name=FRAME_MODEL, tags=[0])
+        self.ack = ColumnDataSource(name=ACK_MODEL, tags=[0])
         self.frame.js_on_change("tags", CustomJS(args={"ack": self.ack}, code=ECHO_JS))
-        self.pane = pn.pane.Bokeh(column(self.frame, self.ack, visible=False, width=0, height=0), margin=0,
+        # an empty hidden column whose tags hold the two sources: that puts them in the document
+        self.pane = pn.pane.Bokeh(column(tags=[self.frame, self.ack], visible=False, width=0, height=0), margin=0,
                                   width=0, height=0)
         self.sent = 0
         self._sent_at = 0.0

@@ -132,7 +132,7 @@ class StatisticsStrip(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.text = Text("<div class='mdhmc-applied'>starting…</div>", margin=(0, 10), name="mdhmc-strip")
+        self.text = Text("<div class='mdhmc-applied'>starting…</div>", margin=(0, 10), name="mdhmc-strip", live=True)
         self._seen = None
 
     def __panel__(self):
