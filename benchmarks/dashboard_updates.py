@@ -60,10 +60,12 @@ LATENCY = r"""() => {
   window.__lat = []; window.__cur = null; window.__t0 = null;
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); window.__from = window.__cur; }, true);
   const strip = Bokeh.documents[0].get_model_by_name('mdhmc-strip');
-  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(strip.text); return r ? r[1] : null; };
+  // the strip's text arrives on a data source in its tags (dashboard/figures.py, Text(live=True))
+  const carrier = strip.tags.length ? strip.tags[0] : strip;
+  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(carrier === strip ? strip.text : carrier.tags[0]); return r ? r[1] : null; };
   window.__cur = read();
   Bokeh.documents[0].on_change(ev => {
-    if (ev.model !== strip) return;
+    if (ev.model !== carrier) return;
     const v = read(); window.__cur = v;
     if (window.__t0 != null && v !== window.__from) {
       window.__lat.push(performance.now() - window.__t0); window.__t0 = null;
