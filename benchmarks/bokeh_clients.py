@@ -50,8 +50,16 @@ def _client(url: str, arguments: dict, counts: list, i: int, ready: threading.Ev
             ack.tags = list(model.tags)  # "shown": what a page does after its paint (dashboard/flow.py)
 
     session.document.on_change(changed)
+    # what a page sends once it has rendered the document: until then Panel sends it no change
+    # at all (a client that skips this receives nothing)
+    from bokeh.document.events import MessageSentEvent
+    from bokeh.events import DocumentReady
+
+    doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
     ready.set()
-    IOLoop.current().start()  # receive until the process ends
+    # receive until the process ends: the connection's own state machine reads the socket
+    # (a bare IOLoop.start() reads nothing after pull_session returns: 0 updates counted)
+    session._connection.loop_until_closed()
 
 
 def _register_models() -> None:
