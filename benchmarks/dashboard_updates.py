@@ -15,7 +15,12 @@ measures, on scorpio with 2,000 walkers (the default session):
   -> snapshot -> browser), measured in the page;
 - **first frame**: navigation -> walkers drawn (they come with the page), and -> the first
   live update of them, on a warm server;
-- **N sessions**: N pages at once; each page's walker updates/s, the CPU used by the server
+- **updates/s per stage**: the same count in the Metropolis, tempering and exact-HMC stages
+  (the diffusion stage above draws the walkers mid-sweep when a sweep is longer than a frame);
+- **Pause latency** during the seed-scorpio preset's long sweeps (5,000 steps a trajectory):
+  the Pause click -> the last walker update the page receives (the cloud moves during the
+  sweep until then), over ``--pauses`` clicks;
+- **N sessions** (``--sessions 0`` skips them): N pages at once; each page's walker updates/s, the CPU used by the server
   and by Chromium (the N pages render on the same cores as the server here), and the
   server's RSS before, during (sampled every 30 s) and after they close.
 
@@ -55,16 +60,22 @@ LATENCY = r"""() => {
   window.__lat = []; window.__cur = null; window.__t0 = null;
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); window.__from = window.__cur; }, true);
   const strip = Bokeh.documents[0].get_model_by_name('mdhmc-strip');
-  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(strip.text); return r ? r[1] : null; };
+  // the strip's text arrives on a data source in its tags (dashboard/figures.py, Text(live=True))
+  const carrier = strip.tags.length ? strip.tags[0] : strip;
+  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(carrier === strip ? strip.text : carrier.tags[0]); return r ? r[1] : null; };
   window.__cur = read();
   Bokeh.documents[0].on_change(ev => {
-    if (ev.model !== strip) return;
+    if (ev.model !== carrier) return;
     const v = read(); window.__cur = v;
     if (window.__t0 != null && v !== window.__from) {
       window.__lat.push(performance.now() - window.__t0); window.__t0 = null;
     }
   });
 }"""
+
+
+class _Done(Exception):
+    """The N-sessions part was skipped (``--sessions 0``)."""
 
 
 def load() -> float:
@@ -125,12 +136,48 @@ def latency(page, presses: int) -> dict:
             "load": round(load(), 2)}
 
 
+PAUSE = r"""() => {
+  window.__last = 0;
+  Bokeh.documents[0].on_change(ev => {
+    if (ev.model && ev.model.name === 'mdhmc-cloud-walkers') window.__last = performance.now();
+  });
+}"""
+
+
+def pause_latency(page, clicks: int) -> dict:
+    """seed-scorpio (long diffusion sweeps): Pause click -> last walker update received (ms)."""
+    page.get_by_text("Presets", exact=True).click()
+    page.locator("select").filter(has_text="Seed: the thread").first.select_option(label="Seed: the thread's Scorpio run")
+    page.get_by_role("button", name="Load preset").click()
+    page.locator(".mdhmc-alert.success").first.wait_for(timeout=60_000)
+    page.evaluate(PAUSE)
+    lat, moving = [], []
+    for _ in range(clicks):
+        page.get_by_role("button", name="Play").click()
+        # mid-sweep: the strip says how much of the sweep is done
+        page.wait_for_function("() => /[0-9] · [0-9]+ %/.test(Bokeh.documents[0].get_model_by_name('mdhmc-strip').text)",
+                               timeout=60_000)
+        n0 = page.evaluate("window.__last")
+        time.sleep(1.0)
+        moving.append(page.evaluate("window.__last") > n0)  # the cloud moves during the sweep
+        t_click = page.evaluate("performance.now()")
+        page.get_by_role("button", name="Pause").click()
+        time.sleep(2.0)
+        lat.append(max(0.0, page.evaluate("window.__last") - t_click))
+    lat.sort()
+    return {"median": round(statistics.median(lat), 1), "max": round(lat[-1], 1), "all": [round(x) for x in lat],
+            "under_300ms": sum(x < 300 for x in lat), "cloud_moved_mid_sweep": sum(moving), "n": len(lat),
+            "load": round(load(), 2)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="counting window for updates/s")
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=1.0, help="how long to hold the N sessions")
     ap.add_argument("--presses", type=int, default=20, help="slider key presses for the latency")
+    ap.add_argument("--pauses", type=int, default=5, help="Pause clicks during seed-scorpio's long sweeps")
+    ap.add_argument("--skip-first", action="store_true", help="skip the first-frame measurement")
     args = ap.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -151,7 +198,7 @@ def main(argv=None) -> int:
             # first frame (warm server), three fresh pages one after another: the walkers drawn
             # (they come with the page), then the first live update of them
             firsts, lives = [], []
-            for _ in range(3):
+            for _ in range(0 if args.skip_first else 3):
                 t0 = time.perf_counter()
                 ctx, page, dt = new_page(browser, server.url)
                 page.evaluate(COUNTERS)
@@ -160,10 +207,13 @@ def main(argv=None) -> int:
                 lives.append(time.perf_counter() - t0)
                 ctx.close()
                 time.sleep(1.5)
-            out["first_frame_s"] = {"median": round(statistics.median(firsts), 2), "all": [round(x, 2) for x in firsts]}
-            out["first_live_update_s"] = {"median": round(statistics.median(lives), 2),
-                                          "all": [round(x, 2) for x in lives]}
-            print(f"first frame: {out['first_frame_s']}; first live update: {out['first_live_update_s']}", flush=True)
+            if firsts:
+                out["first_frame_s"] = {"median": round(statistics.median(firsts), 2),
+                                        "all": [round(x, 2) for x in firsts]}
+                out["first_live_update_s"] = {"median": round(statistics.median(lives), 2),
+                                              "all": [round(x, 2) for x in lives]}
+                print(f"first frame: {out['first_frame_s']}; first live update: {out['first_live_update_s']}",
+                      flush=True)
 
             # updates/s: the default pipeline, once in its tempering phase
             ctx, page, _ = new_page(browser, server.url)
@@ -192,10 +242,28 @@ def main(argv=None) -> int:
             out["slider_latency_diffusion_ms"] = latency(page, args.presses)
             print(f"slider latency, diffusion stage (sweeps of ~0.1 s): {out['slider_latency_diffusion_ms']}", flush=True)
             ctx.close()
+
+            for stage in ("metropolis", "tempering", "hmc"):
+                ctx, page, _ = new_page(browser, server.url + f"?stage={stage}")
+                time.sleep(1.0)
+                r = count(page, args.seconds)
+                out[f"updates_{stage}_stage"] = {"walker_updates_per_s": round(r["walkers"], 1),
+                                                 "doc_changes_per_s": round(r["all"], 1),
+                                                 "painted_frames_per_s": round(r["raf"], 1), "load": round(load(), 2)}
+                print(f"updates ({stage} stage): {out[f'updates_{stage}_stage']}", flush=True)
+                ctx.close()
+
+            ctx, page, _ = new_page(browser, server.url)
+            out["pause_latency_ms"] = pause_latency(page, args.pauses)
+            print(f"Pause latency, seed-scorpio (click -> last walker update): {out['pause_latency_ms']}", flush=True)
+            ctx.close()
             time.sleep(3)
 
             # N sessions at once
             n = args.sessions
+            if n <= 0:
+                browser.close()
+                raise _Done
             rss_before = server.rss_mb()
             pages = []
             for k in range(n):
@@ -238,6 +306,8 @@ def main(argv=None) -> int:
                 "sessions_stopped": server.log().count("worker stopped"), "load": round(load(), 2)}
             print(f"{n} sessions: {out['sessions']}", flush=True)
             browser.close()
+    except _Done:
+        pass
     finally:
         stop_server(server)
     path = ARTIFACTS / "dashboard-bench.json"

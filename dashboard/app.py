@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import gc
 import html
+import json
 import logging
 import os
 import time
+from urllib.parse import urlencode
 
 import numba
 
@@ -34,6 +36,7 @@ from mdhmc.dashboard.controls import URL_KEYS, Controls, legacy_query  # noqa: E
 from mdhmc.dashboard.controls_panel import ControlsPanel  # noqa: E402
 from mdhmc.dashboard.energy import EnergyTraces  # noqa: E402
 from mdhmc.dashboard.figures import Text  # noqa: E402
+from mdhmc.dashboard.flow import FrameFlow  # noqa: E402
 from mdhmc.dashboard.frames import Frame  # noqa: E402
 from mdhmc.dashboard.mass import MassBalance  # noqa: E402
 from mdhmc.dashboard.messages import Messages  # noqa: E402
@@ -48,6 +51,7 @@ __all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page
 log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
+VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
 #: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
 MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
     if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
@@ -121,6 +125,7 @@ class App(pn.viewable.Viewer):
         # no design system: the Bootstrap design puts 220 kB of CSS into every shadow root, and
         # Bokeh 3 recomputes styles several times per repaint -- it cut the page to a few frames/s
         pn.extension(raw_css=[".bk-btn { font-weight: 600; }"], notifications=False)
+        pn.config.global_loading_spinner = True  # the tab shows that it is loading, not a blank page
         warmup.ensure_started(block_first=True, background=True)
         self.doc = pn.state.curdoc
         self.controls = Controls(**controls)
@@ -139,12 +144,17 @@ class App(pn.viewable.Viewer):
                           margin=(4, 10))
         self.controls.param.watch(lambda e: self.messages.show_error(e.new) if e.new else None, "notice")
         self.frames = 0  # frames applied (tests, benchmarks)
+        self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
+        self._live = bool(live)
+        self._full_key, self._full_at = None, 0.0
         self._teach_key = None
         self._loaded = False
         self._live_since = None
         self._closed = False
         self._callback = None
         self._page = self._build_page()
+        self._every_frame = tuple(v for v in (self.cloud, self.cloud_hmc, getattr(self, "animation", None),
+                                              getattr(self, "capture", None)) if v is not None)
         self._sync_url()
         self._start(live)
 
@@ -153,40 +163,65 @@ class App(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ page
     def _build_page(self):
-        main = pn.Column(
-            self.messages, self.strip,
-            pn.FlexBox(self.cloud, self.cloud_hmc, pn.Column(self.teach.pane, self.energy, margin=0),
-                       gap="4px", flex_wrap="wrap"),
-            pn.FlexBox(self.qq, self.temperatures, self.mass, gap="4px", flex_wrap="wrap"),
-            sizing_mode="stretch_width")
-        if os.environ.get("MDHMC_TEMPLATE") == "bootstrap":
-            return pn.template.BootstrapTemplate(title=TITLE, header_background=HEADER_COLOR, sidebar_width=330,
-                                                 sidebar=[self.sidebar], main=[main])
-        # no template: Panel's templates carry HTML panes that make every page load MathJax
-        header = Div(text=f'<div class="mdhmc-header">{html.escape(TITLE)}</div>', disable_math=True,
-                     stylesheets=[InlineStyleSheet(css=HEADER_CSS)], margin=0)
-        side = pn.Column(self.sidebar, width=330, margin=(6, 8, 6, 8), styles=SIDEBAR_STYLES)
-        return pn.Column(pn.Row(pn.pane.Bokeh(header, margin=0), sizing_mode="stretch_width", margin=(0, 0, 4, 0),
-                                styles={"background": HEADER_COLOR}),
-                         pn.Row(side, main, sizing_mode="stretch_width", margin=0),
-                         sizing_mode="stretch_width", margin=0)
+        from mdhmc.dashboard import layout  # the arrangement (lecture mode) lives there
+
+        return layout.compose(self)
 
     def _sync_url(self):
-        """Controls <-> URL query (served pages only); keys of older links are read too."""
+        """Controls <-> URL query (served pages only); keys of older links are read too.
+
+        Read once, when the page opens (a dimension after its target); written whole, from the
+        current controls, after every change -- so the URL is never one change behind, and a
+        link copied after a preset holds the preset's target and stage too."""
         loc = pn.state.location
         if loc is None or self.doc is None or self.doc.session_context is None:
             return
-        old = legacy_query(loc.query_params)  # before the sync writes every key into the URL
-        loc.sync(self.controls, list(URL_KEYS), on_error=self._set_from_link)
-        if old:  # after the sync: a dimension needs its target first
-            self._set_from_link(old)
+        query = dict(loc.query_params)
+        old = legacy_query(query)
+        mapped = {}
+        for k in URL_KEYS:
+            if k in query:
+                try:
+                    mapped[k] = self.controls.param[k].deserialize(query[k])
+                except Exception:
+                    mapped[k] = query[k]
+        first = {k: mapped.pop(k) for k in ("target", "target_dim") if k in mapped}
+        for part in (first, mapped, old):
+            if part:
+                self._set_from_link(part)
+        self._location = loc
+        self.controls.param.watch(self._write_url, list(URL_KEYS))
+        self._write_url()
+
+    def url_query(self) -> str:
+        """The query that restores the current controls (``?target=...&step_size=...``)."""
+        out = {}
+        for k in URL_KEYS:
+            v = self.controls.param[k].serialize(getattr(self.controls, k))
+            out[k] = v if isinstance(v, str) else json.dumps(v)
+        return "?" + urlencode(out)
+
+    def _write_url(self, *events):
+        loc = getattr(self, "_location", None)
+        if loc is not None:
+            q = self.url_query()
+            if loc.search != q:
+                loc.search = q
 
     def _set_from_link(self, mapped: dict):
-        """Link values one by one; those refused are named in one warning."""
+        """Link values in one change (one budget check: one notice names everything clipped);
+        if a value is refused, one by one, and those refused are named in one warning."""
+        changed = {k: v for k, v in mapped.items() if getattr(self.controls, k, None) != v}
+        try:
+            self.controls.param.update(**changed)
+            return
+        except Exception:
+            pass
         bad = []
         for k, v in mapped.items():
             try:
-                setattr(self.controls, k, v)
+                if getattr(self.controls, k) != v:
+                    setattr(self.controls, k, v)
             except Exception:
                 bad.append(f"{k}={v!r}")
         if bad:
@@ -238,7 +273,7 @@ class App(pn.viewable.Viewer):
             return
         # no browser, no sweeps: between a page closing and the server dropping its session
         self.worker.suspend(not live)
-        if live:
+        if live and self.flow.ready():
             try:
                 self.draw()
             except Exception:  # never let one bad frame stop the periodic callback
@@ -272,24 +307,38 @@ class App(pn.viewable.Viewer):
             return False
         with pn.io.hold(self.doc):
             pause = self.apply(frame)
+            self.flow.stamp()
         if pause and self.controls.playing:
             self.controls.playing = False  # outside the hold: widget changes inside it were lost
         return True
 
     def apply(self, frame: Frame) -> bool:
         """Draw ``frame`` in every view; True if its error paused the worker."""
+        # the cloud every frame; the other views a few times a second (and at once after a new
+        # layout, stage or phase): each of their updates repaints more canvases in the browser,
+        # and the page's paint rate is what bounds the cloud's frame rate (dashboard/flow.py)
+        now = time.monotonic()
+        key = (frame.layout.version if frame.layout is not None else None, frame.stage, frame.phase,
+               frame.rungs.version if frame.rungs is not None else None, frame.error_seq)
+        full = not self._live or key != self._full_key or now - self._full_at >= VIEWS_EVERY_S
+        if full:
+            self._full_key, self._full_at = key, now
         if frame.layout is not None:
             try:
                 for view in self.views:
-                    view.apply(frame)
+                    if full or any(view is v for v in self._every_frame):
+                        view.apply(frame)
             except Exception as exc:  # a drawing problem must not stop the session
                 log.exception("mdhmc: frame failed")
                 self.messages.show_error(f"Drawing failed: {type(exc).__name__}: {exc}")
-            key = (frame.stage, frame.phase)
+            gradient = frame.applied.gradient if frame.applied is not None else "spsa"
+            key = (frame.stage, frame.phase, gradient, bool(frame.probe))
             if key != self._teach_key:
                 self._teach_key = key
                 self.teach.object = texts.text_for(*key)
-        self.strip.apply(frame, self.controls.playing)
+                self.sidebar.show_phase(frame.stage, frame.phase, bool(frame.probe))
+        if full:
+            self.strip.apply(frame, self.controls.playing)
         self.frames += 1
         return self.messages.apply(frame)
 
@@ -302,5 +351,8 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
 
     from mdhmc.dashboard.app import quiet_closed_sockets as _quiet
 
+    from mdhmc.dashboard.watch import WatchPage as _Watch, watched as _watched
+
     _quiet()
-    (_full_page() if _full() else _App()).servable(title=_TITLE)
+    _session = _watched()  # ?watch=<id>: a read-only mirror of another session (no worker)
+    (_Watch(_session) if _session is not None else _full_page() if _full() else _App()).servable(title=_TITLE)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool, Label, Legend, LegendItem, LinearColorMapper, Range1d
+from bokeh.models import (CDSView, ColumnDataSource, GroupFilter, HoverTool, Label, Legend, LegendItem,
+                          LinearColorMapper, Range1d, TapTool)
 from bokeh.transform import linear_cmap
 
 from .figures import COLD, DENSITY_PALETTE, HMC, empty, make_figure, rung_palette
@@ -47,12 +48,30 @@ class WalkerCloud(pn.viewable.Viewer):
         self.img = p.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.density, level="image",
                            color_mapper=LinearColorMapper(palette=DENSITY_PALETTE, low=0.0, high=1.0))
         self.contours = ColumnDataSource({"xs": [], "ys": []})
-        p.multi_line("xs", "ys", source=self.contours, line_color="#6b8fb5", line_alpha=0.55, line_width=1.0)
+        p.multi_line("xs", "ys", source=self.contours, line_color="#7f7f7f", line_alpha=0.6, line_width=1.0)
         self.walkers = ColumnDataSource({"x": np.zeros(0, np.float32), "y": np.zeros(0, np.float32),
-                                         "rung": np.zeros(0, np.int32)}, name=f"mdhmc-{name}-walkers")
+                                         "rung": np.zeros(0, np.int32), "layer": []}, name=f"mdhmc-{name}-walkers")
         self.cmap = linear_cmap("rung", rung_palette(2), 0, 1)
-        self.walker_glyph = p.scatter("x", "y", source=self.walkers, size=3.6, fill_color=HMC if hmc else self.cmap,
-                                      line_color=None, fill_alpha=0.6)
+        # hot rungs first, the cold rung drawn over them (two views of one source: the data stay
+        # in walker order); cold walkers are larger and opaque, and outlined in white so that
+        # they stand out on the density. The views filter on the source's own "layer" column: a
+        # BooleanFilter's mask travels apart from the data and could disagree with it in length
+        # ("Offset is outside the bounds of the DataView" in the browser)
+        self.hot_glyph = p.scatter("x", "y", source=self.walkers, size=3.4, fill_color=HMC if hmc else self.cmap,
+                                   line_color=None, fill_alpha=0.45,
+                                   view=CDSView(filter=GroupFilter(column_name="layer", group="hot")), visible=not hmc)
+        self.walker_glyph = p.scatter("x", "y", source=self.walkers, size=4.6, fill_color=HMC if hmc else self.cmap,
+                                      line_color="white", line_width=0.4, line_alpha=0.7, fill_alpha=0.9,
+                                      view=CDSView(filter=GroupFilter(column_name="layer", group="cold")))
+        # the legend's swatches: one empty glyph per rung with a scalar colour. A swatch drawn from
+        # a data index reads the browser's per-row colour array, which after a regroup could be
+        # shorter than the index ("Offset is outside the bounds of the DataView")
+        self.swatches: list = []
+        self.hide_hot = self._has_hot = False
+        self._pick = None
+        if not hmc:
+            p.add_tools(TapTool(renderers=[self.walker_glyph, self.hot_glyph], mode="replace"))
+            self.walkers.selected.on_change("indices", self._picked)
         self.legend = Legend(items=[], location="top_left", background_fill_alpha=0.75, label_text_font_size="11px",
                              glyph_height=14, glyph_width=14, spacing=0, padding=4, margin=6)
         p.add_layout(self.legend)
@@ -65,7 +84,7 @@ class WalkerCloud(pn.viewable.Viewer):
         self.traj_items, self.trig_item = [], None
         if not hmc:
             p.line("x", "y", source=self.traj_line, line_color="#3a3a3a", line_alpha=0.55, line_width=1.2)
-            tr = p.scatter("x", "y", size="size", source=self.traj, fill_color="#7b3294", fill_alpha=0.55,
+            tr = p.scatter("x", "y", size="size", source=self.traj, fill_color="#7b3294", fill_alpha=0.35,
                            line_color="#4a1a5e", line_alpha=0.6, line_width=0.5)
             p.add_tools(HoverTool(renderers=[tr], tooltips=[("weight (rel.)", "@w{0.000}")]))
             st = p.scatter("x", "y", source=self.marks, marker="square", size=9, fill_color="white",
@@ -140,15 +159,25 @@ class WalkerCloud(pn.viewable.Viewer):
         n_r = len(temps)
         self.cmap["transform"].update(palette=rung_palette(max(n_r, 2)) if n_r > 1 else [COLD, COLD],
                                       low=0, high=max(1, n_r - 1))
-        self.walkers.data = {"x": np.zeros(len(rung), np.float32), "y": np.zeros(len(rung), np.float32), "rung": rung}
+        cold = rung == 0
+        self.walkers.data = {"x": np.zeros(len(rung), np.float32), "y": np.zeros(len(rung), np.float32), "rung": rung,
+                             "layer": np.where(cold, "cold", "hot").tolist()}
         self.n_walkers = len(rung)
+        if not self.hmc:
+            self._has_hot = bool((~cold).any())
+            self.hot_glyph.visible = self._has_hot and not self.hide_hot
+        palette = [HMC] if self.hmc else (rung_palette(n_r) if n_r > 1 else [COLD])
+        while len(self.swatches) < len(palette):
+            self.swatches.append(self.fig.scatter(x=[], y=[], size=6, fill_color=COLD, line_color="white",
+                                                  line_width=0.4))
+        for glyph, color in zip(self.swatches, palette):
+            glyph.glyph.fill_color = color
         if n_r > 1:
-            starts = [int(np.flatnonzero(rung == r)[0]) for r in range(n_r)]
             self.rung_items = [LegendItem(label=f"T = {temps[r]:.3g}" + (" (cold)" if r == 0 else ""),
-                                          renderers=[self.walker_glyph], index=starts[r]) for r in range(n_r)]
+                                          renderers=[self.swatches[r]]) for r in range(n_r)]
         else:
             label = "exact HMC walkers (T = 1)" if self.hmc else "walkers (T = 1)"
-            self.rung_items = [LegendItem(label=label, renderers=[self.walker_glyph], index=0)]
+            self.rung_items = [LegendItem(label=label, renderers=[self.swatches[0]])]
         if not self.hmc:
             self.fig.title.text = (f"{self._title}: {rg.walkers:,} walkers, "
                                    + ("colour = temperature rung" if n_r > 1 else "all at T = 1"))
@@ -166,6 +195,19 @@ class WalkerCloud(pn.viewable.Viewer):
         self.legend.items = (list(self.rung_items) + (self.traj_items if traj else [])
                              + ([self.trig_item] if trig else []) + ([self.div_item] if div else []))
 
+    def set_hide_hot(self, hide: bool):
+        """Show only the T = 1 walkers (lecture toggle)."""
+        self.hide_hot = bool(hide)
+        self.hot_glyph.visible = not self.hide_hot and self._has_hot
+
+    def on_pick(self, callback):
+        """``callback(walker_index)`` when a walker is clicked in the cloud."""
+        self._pick = callback
+
+    def _picked(self, attr, old, new):
+        if new and self._pick is not None:
+            self._pick(int(new[0]))
+
     def set_walkers(self, w: Points):
         if len(w.x) == self.n_walkers:
             self.walkers.data.update(x=w.x, y=w.y)
@@ -177,7 +219,8 @@ class WalkerCloud(pn.viewable.Viewer):
                     src.data = empty(*src.data.keys())
         else:
             self.traj_line.data = {"x": tr.line_x, "y": tr.line_y}
-            self.traj.data = {"x": tr.x, "y": tr.y, "size": tr.size, "w": tr.w}
+            # smaller than the recorded sizes: the trajectory must not hide the cloud under it
+            self.traj.data = {"x": tr.x, "y": tr.y, "size": 2.0 + 0.5 * np.asarray(tr.size), "w": tr.w}
             self.marks.data = {"x": [tr.start[0]], "y": [tr.start[1]]}
             self.chosen.data = {"x": [tr.chosen[0]], "y": [tr.chosen[1]]} if tr.chosen else empty("x", "y")
             self.triggers.data = {"x": tr.triggers.x, "y": tr.triggers.y} if tr.triggers else empty("x", "y")

@@ -23,7 +23,7 @@ from .figures import Text
 from .messages import Messages
 from .worker import Worker
 
-__all__ = ["ControlsPanel", "setting_widget"]
+__all__ = ["ControlsPanel", "setting_widget", "acts", "inactive_note", "copy_link_button"]
 
 log = logging.getLogger("mdhmc.dashboard")
 WIDTH = 300
@@ -124,6 +124,59 @@ def setting_widget(controls: Controls, name: str):
     return FloatSlider.from_param(p, width=WIDTH, format="0.000" if (s.step or 1) < 0.01 else None)
 
 
+def acts(name: str, phase: str, probe: bool = False) -> bool:
+    """Whether setting ``name`` changes anything in ``phase`` (``probe``: the diffusion probe
+    runs beside it, so diffusion settings act too)."""
+    phases = BY_NAME[name].phases
+    return not phases or phase in phases or (probe and "diffusion" in phases)
+
+
+def inactive_note(name: str, stage: str, phase: str) -> str:
+    """One line: the setting does nothing in this phase, and where it does."""
+    s = BY_NAME[name]
+    where = s.where()
+    hint = ""
+    if "diffusion" in s.phases and stage not in ("pipeline", "diffusion", "side-by-side"):
+        hint = " — choose the Pipeline or Momentum diffusion stage"
+    elif "tempering" in s.phases and stage == "pipeline" and phase == "diffusion":
+        hint = " — the pipeline's next phase"
+    elif "tempering" in s.phases and stage != "pipeline":
+        hint = " — choose the Pipeline or Parallel tempering stage"
+    elif "hmc" in s.phases:
+        hint = " — choose the Exact HMC stage"
+    return (f'<div class="mdhmc-inactive" data-setting="{name}">Not acting in the {html.escape(phase)} phase; '
+            f'acts in: {html.escape(where)}{hint}.</div>')
+
+
+COPY_JS = """
+const url = window.location.href;
+const done = (ok) => { btn.label = ok ? "Link copied ✓" : "Copy this page's address"; 
+                       setTimeout(() => { btn.label = "Copy link"; }, 2500); };
+window.mdhmc_copied_link = url;  // for a browser without clipboard access (and tests)
+if (navigator.clipboard && window.isSecureContext) {
+  navigator.clipboard.writeText(url).then(() => done(true), () => done(false));
+} else {
+  const ta = document.createElement("textarea");
+  ta.value = url; document.body.appendChild(ta); ta.select();
+  let ok = false; try { ok = document.execCommand("copy"); } catch (e) {}
+  document.body.removeChild(ta); done(ok);
+}
+"""
+
+
+def copy_link_button():
+    """"Copy link": the page's address, which holds every setting (`dashboard.app.App.url_query`), to the
+    clipboard; copied in the browser, so it works while the server is busy."""
+    from bokeh.models import Button as BkButton, CustomJS
+
+    b = BkButton(label="Copy link", name="mdhmc-copy-link", button_type="default", width=110)
+    b.js_on_click(CustomJS(args={"btn": b}, code=COPY_JS))
+    return pn.pane.Bokeh(b, margin=(5, 3))
+
+
+INACTIVE_CSS = ".mdhmc-inactive { color: #8a6d3b; font-size: 11px; margin: -4px 0 2px 0; }"
+
+
 class ControlsPanel(pn.viewable.Viewer):
     """Every control of a session, two-way linked to its `Controls`."""
 
@@ -152,12 +205,30 @@ class ControlsPanel(pn.viewable.Viewer):
                  for group, names in WIDGET_SETTINGS.items() if set(names) - set(MISSION)]
         cards.append(pn.Card(*self._presets(), title="Presets", collapsed=True, sizing_mode="stretch_width",
                              margin=(4, 0)))
+        # the mission sliders say when they do not act in the phase shown (`show_phase`)
+        self.mission = {n: setting_widget(c, n) for n in MISSION}
+        self.inactive = {n: Text("", css=INACTIVE_CSS, visible=False, margin=(0, 10), name=f"mdhmc-inactive-{n}")
+                         for n in MISSION}
+        self._phase_key = None
+        mission = [part for n in MISSION for part in (self.mission[n], self.inactive[n].pane)]
         self._column = pn.Column(self.target, self.dim, pn.Row(self.xcoord, self.ycoord, margin=0), self.stage,
-                                 buttons, *(setting_widget(c, n) for n in MISSION), *cards,
-                                 sizing_mode="stretch_width", margin=0)
+                                 buttons, copy_link_button(), *mission, *cards, sizing_mode="stretch_width",
+                                 margin=0)
 
     def __panel__(self):
         return self._column
+
+    def show_phase(self, stage: str, phase: str, probe: bool = False):
+        """Mark the mission sliders that do nothing in ``phase``: one line under each says where it
+        acts (a note, not a restyle of the slider: that re-renders the widget)."""
+        key = (stage, phase, bool(probe))
+        if key == self._phase_key or not phase:
+            return
+        self._phase_key = key
+        for n in MISSION:
+            on = acts(n, phase, probe)
+            self.inactive[n].object = "" if on else inactive_note(n, stage, phase)
+            self.inactive[n].visible = not on
 
     def _refresh_target_widgets(self, *_):
         c = self.controls

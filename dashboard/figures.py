@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import panel as pn
-from bokeh.models import Div, InlineStyleSheet
+from bokeh.models import ColumnDataSource, CustomJS, Div, InlineStyleSheet
 from bokeh.plotting import figure
 
 __all__ = ["COLD", "HOT", "HMC", "TRUTH", "rung_palette", "DENSITY_PALETTE", "make_figure", "empty", "robust_range",
@@ -51,7 +51,8 @@ def rung_palette(n: int) -> list[str]:
             for k in range(n)]
 
 
-DENSITY_PALETTE = [_mix("#ffffff", "#c6dbef", min(1.0, k / 110)) if k <= 110 else _mix("#c6dbef", "#6baed6", (k - 110) / 145)
+# greys: blue (cold) and red (hot) walkers both keep their contrast on it, on a projector too
+DENSITY_PALETTE = [_mix("#ffffff", "#e3e3e3", min(1.0, k / 110)) if k <= 110 else _mix("#e3e3e3", "#a8a8a8", (k - 110) / 145)
                    for k in range(256)]
 
 
@@ -120,6 +121,18 @@ CSS = """
 """
 
 
+LIVE_JS = """
+const html = cb_obj.tags[0];
+const view = window.Bokeh && Bokeh.index ? Bokeh.index.find_one(div) : null;
+if (view != null && view.markup_el != null) {
+  div.setv({text: html}, {silent: true});  // the model agrees with what is shown (tests read it)
+  view.markup_el.innerHTML = html;
+} else {
+  div.text = html;  // not drawn yet: the usual way
+}
+"""
+
+
 class Text:
     """A Bokeh ``Div`` in a Panel pane: updated by assigning ``.object`` / ``.visible``.
 
@@ -128,11 +141,19 @@ class Text:
     """
 
     def __init__(self, html: str = "", kind: str = "", visible: bool = True, css: str = "", name: str | None = None,
-                 **pane_kw):
+                 live: bool = False, **pane_kw):
         self.kind = kind
         self.div = Div(text=self._wrap(html), disable_math=True, visible=visible, name=name,
                        stylesheets=[InlineStyleSheet(css=CSS + css)],
                        sizing_mode=pane_kw.pop("sizing_mode", "stretch_width"), width=pane_kw.pop("width", None))
+        # live: a text that changes every frame goes through a data source (no view) whose change
+        # writes it into the drawn Div (`LIVE_JS`); setting ``Div.text`` instead makes BokehJS lay out
+        # the whole page again (a profile of the default page: 16% of the browser's main thread)
+        self.carrier = None
+        if live:
+            self.carrier = ColumnDataSource(tags=[self.div.text])
+            self.carrier.js_on_change("tags", CustomJS(args={"div": self.div}, code=LIVE_JS))
+            self.div.tags = [self.carrier]
         self.pane = pn.pane.Bokeh(self.div, **pane_kw)
         self._html = html
 
@@ -147,7 +168,10 @@ class Text:
     def object(self, html: str):
         if html != self._html:
             self._html = html
-            self.div.text = self._wrap(html)
+            if self.carrier is not None:
+                self.carrier.tags = [self._wrap(html)]
+            else:
+                self.div.text = self._wrap(html)
 
     @property
     def visible(self) -> bool:

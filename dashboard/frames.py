@@ -89,6 +89,10 @@ class EnergyMeans:
     K: np.ndarray = _none()
     H: np.ndarray = _none()
     herr: np.ndarray = _none()
+    # the settings each trajectory ran with (the sliders' values when it was drawn)
+    step_size: np.ndarray = _none()
+    delta: np.ndarray = _none()
+    viscosity_gain: np.ndarray = _none()
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,16 @@ class Strip:
     steps_per_s: float
     evals_per_s: float
     sweeps_per_s: float
-    acceptance: float
+    acceptance: float  # NaN where undefined (the strip shows a dash and says why)
     swap_acceptance: float
-    triggers: int
-    divergences: int
+    triggers: int | None  # None: not counted in this phase
+    divergences: int | None
     abandoned: int  # diffusion trajectories given up on a NaN/inf log density
     nonfinite: int  # Metropolis proposals rejected for a NaN/+inf log density
-    ejections: int
-    trimmed: int
+    ejections: int | None
+    trimmed: int | None
+    rungs: int = 1
+    has_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -205,3 +211,5 @@ class Frame:
     stage: str = ""
     phase: str = ""
     sweep: int = 0
+    probe: int = 0  # walkers of the diffusion probe beside the pipeline's later phases (0: none)
+    progress: float | None = None  # fraction of the sweep under way done (frames drawn mid-sweep)

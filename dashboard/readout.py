@@ -8,9 +8,11 @@ belong to one worker.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from .frames import (QQ, Energy, EnergyMeans, Heavy, Layout, Points, Rungs, Samp
                      Trajectory)
 
 __all__ = ["make_layout", "make_rungs", "walkers", "divergences", "trajectory", "Traces", "Diagnostics"]
+
+# ArviZ announces its coming refactor on first use: a note for developers, not for the page's log
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\.|$)")
 
 ENERGY_WINDOW = 1500  # integration steps of the tracked walker kept for the energy traces
 TRAJ_POINTS = 600  # at most this many trajectory points are drawn
@@ -105,26 +110,57 @@ def trajectory(s: Sampler, i: int, j: int) -> Trajectory | None:
         triggers=triggers)
 
 
+COUNTERS = ("triggers", "divergences", "abandoned", "nonfinite", "ejections")
+#: settings each drawn trajectory was made with: the energy panel's data say which slider made them
+TRAJ_SETTINGS = ("step_size", "delta", "viscosity_gain")
+
+
+class Segment:
+    """The main sampler's sweeps since the stage or the pipeline's phase last changed: the
+    strip's counters and rates belong to it, never to an earlier stage (worker thread)."""
+
+    def __init__(self, start: int | None = None):
+        self.key = None
+        self.start = start  # first sweep of the segment (None: the next recorded sweep)
+        self.counts = collections.Counter()
+
+    def add(self, rec: dict):
+        key = (rec.get("stage"), rec.get("phase"))
+        if key != self.key:
+            if self.key is not None or self.start is None:
+                self.start = rec.get("sweep", 0)
+            self.key = key
+            self.counts = collections.Counter()
+        for k in COUNTERS:
+            self.counts[k] += int(rec.get(k, 0))
+
+
 class Traces:
-    """Rolling buffers of one worker: the tracked walker's energies (diffusion) and the swap
-    sweeps (tempering), fed by every sweep record of the main sampler."""
+    """Rolling buffers of one worker: the energies of the tracked walker of the diffusing
+    sampler (the main one, or the diffusion probe beside the pipeline's later phases), the
+    swap sweeps (tempering) and the main sampler's current `Segment`."""
 
     def __init__(self):
         self.energy_version = 0
         self.traj_version = 0
         self.clear()
 
-    def clear(self):
+    def clear(self, start_sweep: int | None = None):
         self._energy = collections.deque(maxlen=64)  # (x, energies (L, 4)) per trajectory
-        self._means = collections.deque(maxlen=64)  # (x0, x1, U, K, H, herr)
+        self._means = collections.deque(maxlen=64)  # (x0, x1, U, K, H, herr, *TRAJ_SETTINGS)
         self._clock = 0
         self._swaps = collections.deque(maxlen=SWAP_WINDOW)  # (sweep, acceptance, ejections)
         self._cache = None
+        self.segment = Segment(start_sweep)
         self.energy_version += 1
         self.traj_version += 1
+        self.cleared_at = self.traj_version  # the version of an empty trace: sent at once
 
-    def add(self, s: Sampler, rec: dict):
-        """Record one sweep of ``s`` (its record ``rec``; worker thread)."""
+    def add(self, s: Sampler, rec: dict, main: bool = True):
+        """Record one sweep of ``s`` (its record ``rec``; ``main``: the main sampler, not the
+        probe; worker thread)."""
+        if main:
+            self.segment.add(rec)
         tr = s.last_tracked
         if rec.get("phase") == "diffusion" and tr is not None and len(tr.energies):
             e = tr.energies
@@ -136,7 +172,8 @@ class Traces:
                 xs = self._clock + np.arange(n_pts)
             self._energy.append((xs.astype(np.float64), e.astype(np.float64)))
             self._means.append((self._clock, self._clock + n_pts - 1, rec.get("mean_U", np.nan),
-                                rec.get("mean_K", np.nan), rec.get("mean_H", np.nan), rec.get("mean_herr", np.nan)))
+                                rec.get("mean_K", np.nan), rec.get("mean_H", np.nan), rec.get("mean_herr", np.nan),
+                                *(float(getattr(s.settings, k)) for k in TRAJ_SETTINGS)))
             self._clock += n_pts + 1
             while len(self._energy) > 1 and self._clock - self._energy[0][0][0] > ENERGY_WINDOW:
                 self._energy.popleft()
@@ -144,7 +181,7 @@ class Traces:
                 self._means.popleft()
             self.energy_version += 1
             self.traj_version += 1
-        if rec.get("move") == "swap":
+        if main and rec.get("move") == "swap":
             self._swaps.append((rec["sweep"], rec.get("swap_acceptance", np.nan), rec.get("ejections", 0)))
 
     def energy(self, delta: float) -> Energy:
@@ -159,9 +196,9 @@ class Traces:
         nan_x, nan_e = np.array([np.nan]), np.full((1, 4), np.nan)  # a gap between trajectories
         x = np.concatenate([part for xs, _ in self._energy for part in (xs, nan_x)])
         e = np.concatenate([part for _, es in self._energy for part in (es, nan_e)])
-        m = np.array(self._means, dtype=float).reshape(-1, 6)
+        m = np.array(self._means, dtype=float).reshape(-1, 6 + len(TRAJ_SETTINGS))
         return Energy(version=self.energy_version, step=x, U=e[:, 0], K=e[:, 1], H=e[:, 2], herr=e[:, 3],
-                      means=EnergyMeans(*(m[:, k] for k in range(6))), delta=float(delta))
+                      means=EnergyMeans(*(m[:, k] for k in range(6 + len(TRAJ_SETTINGS)))), delta=float(delta))
 
     def swaps(self) -> Swaps:
         """The recent swap sweeps (worker thread)."""
@@ -190,8 +227,13 @@ def _qq(pool: np.ndarray, exact: np.ndarray | None, i: int, j: int) -> tuple[QQ,
     return out[0], out[1]
 
 
-def _strip(s: Sampler) -> Strip:
-    hist = list(itertools.islice(reversed(s.history), 200))
+def _strip(s: Sampler, segment: Segment | None = None) -> Strip:
+    """The strip of ``s``: rates and acceptance from its sweeps in the current stage and phase
+    (``segment``: since it began), counters of that segment; NaN / None where a value is not
+    defined in this phase (the strip shows a dash and says why)."""
+    start = segment.start if segment is not None and segment.start is not None else 0
+    hist = [h for h in itertools.islice(reversed(s.history), 200)
+            if h.get("stage") == s.stage and h.get("phase") == s.phase and h.get("sweep", 0) >= start]
     wall = steps = evals = 0.0
     n_recent = 0
     for h in hist:
@@ -204,14 +246,25 @@ def _strip(s: Sampler) -> Strip:
     acc = [h["acceptance"] for h in hist[:30] if "acceptance" in h]
     sw = [(h.get("swaps", 0), h.get("swap_attempts", 0)) for h in hist[:60] if h.get("move") == "swap"]
     sw_att = sum(a for _, a in sw)
-    tot = s.totals
+    if segment is not None:
+        counts = segment.counts if segment.key == (s.stage, s.phase) else collections.Counter()
+    else:
+        counts = s.totals
+    phase = s.phase
+    n = {k: int(counts.get(k, 0)) for k in COUNTERS}
+    trimmed = s.trim_info.replaced if (s.stage == "pipeline" and phase != "diffusion" and s.trim_info is not None) \
+        else None
     return Strip(
-        stage=s.stage, phase=s.phase, sweep=s.sweep_count, stage_sweep=s.stage_sweep, recording=bool(s.recording),
+        stage=s.stage, phase=phase, sweep=s.sweep_count, stage_sweep=s.stage_sweep, recording=bool(s.recording),
         warmup=s.settings.warmup, steps_per_s=steps / wall if wall > 0 else np.nan,
         evals_per_s=evals / wall if wall > 0 else np.nan, sweeps_per_s=n_recent / wall if wall > 0 else np.nan,
         acceptance=float(np.mean(acc)) if acc else np.nan,
         swap_acceptance=sum(a for a, _ in sw) / sw_att if sw_att else np.nan,
-        **{k: int(tot.get(k, 0)) for k in ("triggers", "divergences", "abandoned", "nonfinite", "ejections", "trimmed")})
+        triggers=n["triggers"] if phase == "diffusion" else None,
+        divergences=n["divergences"] if phase == "hmc" else None,
+        abandoned=n["abandoned"], nonfinite=n["nonfinite"],
+        ejections=n["ejections"] if phase == "tempering" else None, trimmed=trimmed,
+        rungs=len(s.temperatures), has_exact=True)
 
 
 def _heavy(s: Sampler, pool: np.ndarray, exact, i: int, j: int, part: str, prev: Heavy) -> Heavy:
@@ -257,7 +310,7 @@ class Diagnostics:
         return self.last is None or time.perf_counter() - self._t_light >= STATS_EVERY_S
 
     def refresh(self, samplers: list[Sampler], t, coords: tuple[int, int], swaps: Swaps,
-                force: bool = False, heavy: bool = True) -> Stats:
+                force: bool = False, heavy: bool = True, segment: Segment | None = None) -> Stats:
         """New diagnostics of ``samplers`` (main, then exact HMC beside it; worker thread)."""
         now = time.perf_counter()
         self._t_light = now
@@ -279,7 +332,10 @@ class Diagnostics:
                     mass = None
             for part in parts:
                 self._heavy[k] = _heavy(s, pool, exact, i, j, part, self._heavy[k])
-            per.append(SamplerStats(strip=_strip(s), pool_label=label, qq=_qq(pool, exact, i, j), mass=mass,
+            strip = _strip(s, segment if k == 0 else None)
+            if exact is None:
+                strip = dataclasses.replace(strip, has_exact=False)
+            per.append(SamplerStats(strip=strip, pool_label=label, qq=_qq(pool, exact, i, j), mass=mass,
                                     heavy=self._heavy[k]))
         s = samplers[0]
         self.version += 1

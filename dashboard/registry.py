@@ -22,6 +22,32 @@ def add(worker) -> None:
 
 def closed(worker) -> None:
     _live.discard(worker)
+    _latest.pop(worker.id, None)
+
+
+# ---------------------------------------------------------------- presenter mode (?watch=<id>)
+# The newest frame of every open session, by id: a viewer's page applies the presenter's frames
+# (immutable, shared) to its own views -- it costs the server the sending, no sampling.
+_latest: dict = {}
+_by_id: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def publish(worker, frame) -> None:
+    """``frame`` is ``worker``'s newest (worker thread; one dict store, atomic under the GIL)."""
+    if worker in _live:
+        _by_id[worker.id] = worker
+        _latest[worker.id] = frame
+
+
+def latest(session: int):
+    """The newest frame of session ``session``, or None if it is not open."""
+    return _latest.get(session)
+
+
+def worker_of(session: int):
+    """The worker of an open session, or None."""
+    w = _by_id.get(session)
+    return w if w is not None and w in _live else None
 
 
 def live() -> list:

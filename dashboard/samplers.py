@@ -9,6 +9,8 @@ Only the sampler's public API is used (``Sampler(...)``, ``update``, ``reset``,
 
 from __future__ import annotations
 
+import time
+
 from mdhmc.sampler import Sampler
 from mdhmc.sampler.pipeline import SweepStopped
 from mdhmc.sampler.faults import DensityError
@@ -17,11 +19,19 @@ from mdhmc.sampler.settings import SettingsError
 from . import catalog
 from .controls import Controls
 
-__all__ = ["Samplers", "error_text", "MAX_RECORDED_VALUES", "HISTORY"]
+__all__ = ["Samplers", "error_text", "MAX_RECORDED_VALUES", "HISTORY", "PROBE_WALKERS", "CHUNK_SECONDS"]
 
 MAX_RECORDED_VALUES = 400_000  # cold draws kept per sampler (floats): ~200 sweeps of 1000 x 2
 HISTORY = 1500  # sweep records kept per sampler
 LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion sweep is announced (~1 s+)
+#: walkers of the diffusion probe: once the pipeline has left diffusion, a small sub-ensemble
+#: drawn from its cold walkers keeps diffusing beside it, so the diffusion sliders still act
+#: on what is plotted (the energy traces and the tracked trajectory)
+PROBE_WALKERS = 64
+PROBE_RESEED = 25  # probe sweeps between restarts from the main sampler's current cold walkers
+PROBE_EVERY_S = 0.25  # at most one probe sweep this often: a few trajectories a second show the dynamics
+#: wall time per block of walkers: Pause, Reset and a new target wait at most about this long
+CHUNK_SECONDS = 0.05
 
 def _root_cause(exc: BaseException) -> BaseException:
     """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the
@@ -52,6 +62,11 @@ class Samplers:
     def __init__(self, report, announce):
         self.main: Sampler | None = None
         self.hmc: Sampler | None = None
+        self.probe: Sampler | None = None  # the diffusion probe (see PROBE_WALKERS)
+        self._probe_sweeps = 0
+        self._probe_starts = 0
+        self._probe_at = 0.0
+        self.sweeping: Sampler | None = None  # the sampler whose sweep is under way
         self.target = None
         self.status = "starting"
         self._report = report  # (text, pause) -> None
@@ -63,12 +78,37 @@ class Samplers:
 
     def drop(self):
         """Forget the samplers (worker thread, or after the thread stopped)."""
-        self.main = self.hmc = None
+        self.main = self.hmc = self.probe = None
 
-    def _new(self, stage: str, settings) -> Sampler:
+    def _new(self, stage: str, settings, **kw) -> Sampler:
         """A sampler of the current target (worker thread)."""
         return Sampler(self.target, settings, stage=stage, max_recorded_values=MAX_RECORDED_VALUES,
-                       history_size=HISTORY)
+                       history_size=HISTORY, chunk_seconds=CHUNK_SECONDS, **kw)
+
+    @property
+    def probing(self) -> bool:
+        """Whether the diffusion probe runs: the pipeline has left its diffusion phase (worker thread)."""
+        m = self.main
+        return m is not None and m.stage == "pipeline" and m.phase != "diffusion"
+
+    def _probe_settings(self):
+        """The main sampler's settings on a sub-ensemble of its cold walkers, a fresh seed per start."""
+        s = self.main.settings
+        return s.replace(walkers=max(2, min(PROBE_WALKERS, len(self.main.cold))), rungs=1,
+                         seed=(s.seed + 7919 * (1 + self._probe_starts)) % 2**31)
+
+    def _sweep_probe(self, record, should_stop) -> None:
+        """One sweep of the diffusion probe, (re)started from the main sampler's cold walkers
+        every PROBE_RESEED sweeps (worker thread)."""
+        if self.probe is None or self._probe_sweeps >= PROBE_RESEED:
+            self._probe_starts += 1
+            settings = self._probe_settings()
+            self.probe = self._new("diffusion", settings, positions=self.main.cold[:settings.walkers].copy())
+            self._probe_sweeps = 0
+        self.sweeping = self.probe
+        rec = self.probe.sweep(should_stop=should_stop)
+        self._probe_sweeps += 1
+        record(self.probe, rec)
 
     def build(self, c: Controls):
         """(Re)build the target and sampler(s) from the controls (worker thread)."""
@@ -118,6 +158,12 @@ class Samplers:
                 fresh |= did_reset and s is self.main
             except Exception as exc:
                 self._report(error_text(exc, "setting refused"), False)
+        if self.probe is not None:
+            try:
+                want = self._probe_settings()
+                self.probe.update(**{k: v for k, v in want.to_dict().items() if v != getattr(self.probe.settings, k)})
+            except Exception:
+                self.probe = None  # rebuilt from the main sampler on its next sweep
         return fresh
 
     def apply_stage(self, c: Controls) -> bool:
@@ -133,8 +179,9 @@ class Samplers:
                 self.main.set_stage("pipeline")
                 self.main.reset()
                 self.hmc = self._new("hmc", self.main.settings)
+                self.probe = None
                 return True
-            self.hmc = None
+            self.hmc = self.probe = None
             self.main.set_stage(stage)
         except Exception as exc:
             self._report(error_text(exc, f"cannot switch to {stage}"), False)
@@ -154,6 +201,7 @@ class Samplers:
                         LONG_SWEEP_WORK:
                     self.status = f"running a diffusion sweep of {s.settings.walkers:,} walkers × {s.settings.steps:,} steps"
                     self._announce()
+                self.sweeping = s
                 rec = s.sweep(should_stop=should_stop)
                 catalog.mark_warm(key)
             except SweepStopped:
@@ -165,5 +213,16 @@ class Samplers:
                 return False
             if s is self.main:
                 record(s, rec)
+        if self.probing and time.perf_counter() - self._probe_at >= PROBE_EVERY_S:
+            self._probe_at = time.perf_counter()
+            try:
+                self._sweep_probe(record, should_stop)
+            except SweepStopped:
+                return False
+            except Exception as exc:  # the probe is an extra view: its failure stops only itself
+                self.probe = None
+                self._report(error_text(exc, "the diffusion probe stopped"), False)
+        elif self.probe is not None and not self.probing:
+            self.probe = None
         self.status = "running"
         return True

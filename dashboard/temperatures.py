@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange, Label, Legend, LegendItem, LinearAxis, Range1d
+from bokeh.models import ColumnDataSource, CustomJSTickFormatter, FactorRange, Label, Legend, LegendItem, \
+    LinearAxis, Range1d
 
 from . import texts
 from .figures import COLD, HOT, StatsView, Text, empty, follow_range, make_figure, rung_palette
@@ -14,6 +15,37 @@ from .frames import Frame, Stats
 __all__ = ["Temperatures"]
 
 SWAP_COLS = ("sweep", "acceptance", "ejections")
+RUNG_COLS = ("T", "temperature", "n", "color", "label", "tick")
+# the rung axis: one factor per rung ("1", "2", ...: unique whatever the temperatures, T = 1
+# everywhere included); ticks read the temperature from the data, thinned when crowded
+TICKS_JS = """
+const d = source.data, k = d.T.indexOf(tick);
+return k < 0 ? tick : d.tick[k];
+"""
+
+
+def rung_table(temps, per) -> dict:
+    """The rung chart's data: factor, temperature, walkers, colour, count label, tick label."""
+    n = len(temps)
+    every = 1 if n <= 6 else (2 if n <= 10 else 4)  # no overprinted tick labels up to 16 rungs
+    shown = set(range(0, n, every))
+    if n - 1 not in shown:  # the hottest rung is always labelled; its neighbour makes room
+        shown = {k for k in shown if n - 1 - k >= every} | {n - 1}
+    ticks = [f"{t:.3g}" if k in shown else "" for k, t in enumerate(temps)]
+    return {"T": [str(k + 1) for k in range(n)], "temperature": [float(t) for t in temps],
+            "n": [int(v) for v in per], "color": rung_palette(n),
+            "label": [f"{int(v):,}" for v in per] if n <= 8 else [""] * n, "tick": ticks}
+
+
+def naive_warning(mass, lay) -> str:
+    """The naive-swap warning, naming the component the walkers pile into (the one most over
+    its weight) where there is a measured mass balance."""
+    text = texts.WARNING_NAIVE
+    if mass is None or lay is None or not lay.is_mixture or lay.weights is None or len(mass) != len(lay.weights):
+        return text.format(where="the high-density regions")
+    k = int(np.argmax(np.asarray(mass, dtype=float) - lay.weights))
+    name = lay.components[k] if k < len(lay.components) else f"component {k + 1}"
+    return text.format(where=f"the {name}")
 
 
 class Temperatures(StatsView):
@@ -21,9 +53,12 @@ class Temperatures(StatsView):
 
     def __init__(self, **params):
         super().__init__(**params)
-        p = self.bars = make_figure("Walkers per temperature rung", 330, 150, x_range=FactorRange(factors=["T = 1"]),
+        p = self.bars = make_figure("Walkers per temperature rung", 330, 150, x_range=FactorRange(factors=["1"]),
                                     y_range=Range1d(0, 1))
-        self.rungs = ColumnDataSource({"T": ["T = 1"], "n": [0], "color": [COLD], "label": [""]}, name="mdhmc-rungs")
+        self.rungs = ColumnDataSource(rung_table([1.0], [0]), name="mdhmc-rungs")
+        p.xaxis.formatter = CustomJSTickFormatter(args={"source": self.rungs}, code=TICKS_JS)
+        p.xaxis.axis_label = "temperature T of the rung"
+        p.xaxis.axis_label_text_font_size = "10px"
         p.vbar(x="T", top="n", width=0.7, source=self.rungs, fill_color="color", line_color=None, fill_alpha=0.85)
         p.text(x="T", y="n", text="label", source=self.rungs, text_align="center", text_baseline="bottom",
                text_font_size="11px", y_offset=-2)
@@ -47,7 +82,7 @@ class Temperatures(StatsView):
         self.note = Label(x=10, y=10, x_units="screen", y_units="screen", text="", text_font_size="11px",
                           text_color="#666666", background_fill_color="white", background_fill_alpha=0.8)
         q.add_layout(self.note)
-        self.naive = Text(texts.WARNING_NAIVE, kind="warning", visible=False, width=330, sizing_mode=None,
+        self.naive = Text(naive_warning(None, None), kind="warning", visible=False, width=330, sizing_mode=None,
                           margin=(2, 5))
         self._column = pn.Column(self.naive.pane, pn.pane.Bokeh(self.bars), pn.pane.Bokeh(self.swaps_fig), margin=0)
 
@@ -62,12 +97,16 @@ class Temperatures(StatsView):
 
     def on_stats(self, st: Stats, lay):
         temps, per = st.temperatures, st.per_rung
-        labels = [f"T = {t:.3g}" for t in temps]
-        if list(self.bars.x_range.factors) != labels:
-            self.bars.x_range.factors = labels
-        self.rungs.data = {"T": labels, "n": list(per), "color": rung_palette(len(temps)),
-                           "label": [f"{int(n):,}" for n in per]}
-        self.bars.y_range.end = max(1.0, float(np.max(per)) * 1.25)
+        table = rung_table(temps, per)
+        if list(self.bars.x_range.factors) != table["T"]:
+            # data first, then factors: no frame draws a bar on a factor the axis lacks
+            self.rungs.data = table
+            self.bars.x_range.factors = table["T"]
+        else:
+            self.rungs.data = table
+        self.bars.y_range.end = max(1.0, float(np.max(per)) * 1.25) if len(per) else 1.0
+        if st.naive_swap:
+            self.naive.object = naive_warning(st.a.mass, lay)
         sw = st.swaps
         self.swaps.data = {c: getattr(sw, c) for c in SWAP_COLS}
         if len(sw.sweep):

@@ -73,17 +73,31 @@ TEXTS = {
 WARNING_NAIVE = (
     "<b>Naive swap rule on.</b> Each replica copies the other's point with probability "
     "min(1, p(other)/p(own)) — the thread's first idea. It does <b>not</b> keep the target: "
-    "mass piles into the high-density body. Watch the mass balance drift."
+    "mass piles into {where}. Watch the mass balance drift."
 )
 
 
-def text_for(stage: str, phase: str | None = None) -> str:
-    """HTML for the stage (the pipeline shows its current phase)."""
+SPSA_SENTENCE = ("Every walker runs one trajectory of Hamiltonian dynamics whose gradient is an "
+                 "<b>SPSA</b> estimate (one extra log-density evaluation, no autodiff).")
+EXACT_SENTENCE = ("Every walker runs one trajectory of Hamiltonian dynamics with the target's <b>exact "
+                  "gradient</b> (Gradient: exact; SPSA would estimate it from one extra log-density evaluation).")
+PROBE_SENTENCE = ("<p><i>Diffusion probe:</i> a few cold walkers keep diffusing beside this phase, so the "
+                  "diffusion sliders (step size, δ, viscosity gain) still act: on the energy panel and the "
+                  "tracked trajectory.</p>")
+
+
+def text_for(stage: str, phase: str | None = None, gradient: str = "spsa", probe: bool = False) -> str:
+    """HTML for the stage (the pipeline shows its current phase); ``gradient``: the diffusion
+    gradient in use ("spsa" or "exact"); ``probe``: the diffusion probe runs beside the phase."""
     key = stage
     if stage == "pipeline":
         key = phase if phase in TEXTS else "diffusion"
     title, body, formula = TEXTS.get(key, TEXTS["diffusion"])
+    if gradient == "exact":
+        body = body.replace(SPSA_SENTENCE, EXACT_SENTENCE).replace(
+            " Momentum <b>noise</b> makes the gradient noise Gaussian, and", " Momentum <b>noise</b> is added, and")
+        formula = formula.replace("ĝ dt", "∇lp dt")
     head = f"<b>{title}</b>"
     if stage == "pipeline":
         head = f"<b>Pipeline — now: {title.lower()}</b>"
-    return f'<div class="mdhmc-teach">{head}<p>{body}</p>{formula}</div>'
+    return f'<div class="mdhmc-teach">{head}<p>{body}</p>{formula}{PROBE_SENTENCE if probe else ""}</div>'

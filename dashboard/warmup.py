@@ -118,7 +118,10 @@ def ensure_started(block_first: bool = True, background: bool = True) -> None:
     if os.environ.get(ENV_BLOCKING, "") not in ("", "0"):
         first, rest = first + rest, []
     if block_first:
+        print(f"mdhmc: compiling kernels for {', '.join(first) or 'no target'} before serving pages…", flush=True)
         _warm(first)
+        print(f"mdhmc: kernels ready ({time.perf_counter() - _t0:.1f} s); accepting pages"
+              + ("; the other targets compile in the background" if rest else ""), flush=True)
     else:
         rest = first + rest
 

@@ -31,9 +31,10 @@ import time
 
 from mdhmc.sampler import Sampler
 
-from . import readout, registry
+from . import readout, registry, scheduler
 from .controls import SETTING_NAMES, Controls
 from .frames import Frame
+from .rungs import ReplicaTracker
 from .samplers import Samplers, error_text
 
 __all__ = ["Worker"]
@@ -41,6 +42,10 @@ __all__ = ["Worker"]
 log = logging.getLogger("mdhmc.dashboard")
 
 _LAYOUT_KEYS = {"xcoord", "ycoord"}
+#: the tracked trajectory is redrawn at most this often: redrawing it with every fast sweep
+#: (the diffusion probe beside tempering) kept the page so busy that slider moves stalled
+TRAJ_EVERY_S = 0.3
+MID_SWEEP_FRAME_S = 0.1  # a sweep longer than this publishes the walkers as its blocks finish
 _BUILD_KEYS = {"target", "target_dim"}
 
 class Worker:
@@ -73,7 +78,11 @@ class Worker:
         self._rungs_key = None
         self._rungs_version = 0
         self._traces = readout.Traces()
+        self._last_publish = 0.0
+        self._traj = (None, None, 0.0)  # (traces' version, trajectory, when) last sent
+        self._progress = None
         self._diag = readout.Diagnostics()
+        self.replicas = ReplicaTracker()  # a few walkers' rungs over time (dashboard/rungs.py)
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
                                                                  "sweeps_per_frame", *SETTING_NAMES]),
                           controls.param.watch(self._on_playing, ["playing"])]
@@ -169,6 +178,7 @@ class Worker:
             with self._slot_lock:
                 self._slot = None
         registry.closed(self)
+        scheduler.forget(self.id)
         return stopped
 
     @property
@@ -272,16 +282,17 @@ class Worker:
             if self._stop.is_set() or self._requests_pending():
                 return  # apply the new requests first (top of the next iteration)
         n = 1 if steps > 0 and not playing else self.controls.sweeps_per_frame
+        budget = scheduler.frame_budget_s(self.id)  # fair share: fewer sweeps per frame when crowded
         t0 = time.perf_counter()
         for k in range(n):
             if self._stop.is_set():
                 return
             if k and (self._requests_pending() or not self.controls.playing):
                 break
-            with self.lock:
-                if not self.samplers.sweep(self._traces.add, self._should_stop if steps == 0 else self._closing):
+            with scheduler.slot(), self.lock:
+                if not self.samplers.sweep(self._record, self._should_stop if steps == 0 else self._closing_mid):
                     break
-            if k and time.perf_counter() - t0 > 0.5:  # stay interactive with slow sweeps
+            if k and time.perf_counter() - t0 > budget:  # stay interactive with slow sweeps
                 break
         self._publish()
         # diagnostics after the frame is out (they ride with the next one), unless a change of
@@ -289,15 +300,45 @@ class Worker:
         if not self._requests_pending() and self._diag.due():
             self._update_stats()
 
+    def _record(self, s: Sampler, rec: dict):
+        """One finished sweep of ``s`` into the traces (worker thread)."""
+        main = s is self.sampler
+        self._traces.add(s, rec, main=main)
+        if main:  # the diffusion probe's walkers are not the ensemble's
+            self.replicas.add(s, rec)
+
     def _closing(self) -> bool:
         """The session is closing or its page went away: leave the sweep now (asked between
         blocks of walkers, worker thread)."""
         return self._stop.is_set() or self._suspended
 
+    def _mid_sweep(self):
+        """Between two blocks of a long sweep: publish the walkers moved so far, with how much
+        of the sweep is done, once the page took the last frame (worker thread)."""
+        if time.perf_counter() - self._last_publish < MID_SWEEP_FRAME_S or self._slot is not None:
+            return
+        s = self.samplers.sweeping
+        if s is None or not s.state.walkers:
+            return
+        self._progress = min(1.0, s.chunks.current[1] / s.state.walkers)
+        try:
+            self._publish()
+        finally:
+            self._progress = None
+
+    def _closing_mid(self) -> bool:
+        """`_closing`, drawing the walkers mid-sweep (a Step's sweep)."""
+        self._mid_sweep()
+        return self._closing()
+
     def _should_stop(self) -> bool:
         """Leave a playing sweep unfinished: closing, paused, or a change waits (a sweep of a
-        million walkers must not hold Pause, Reset or a new target for minutes)."""
-        return self._closing() or not self.controls.playing or self._requests_pending()
+        million walkers must not hold Pause, Reset or a new target for minutes). A sweep that
+        goes on shows its walkers moving meanwhile."""
+        stop = self._closing() or not self.controls.playing or self._requests_pending()
+        if not stop:
+            self._mid_sweep()
+        return stop
 
     def _set_error(self, text: str, pause: bool = True):
         """Report a problem in the next frame; ``pause``: stop sweeping until Play (worker thread).
@@ -327,17 +368,18 @@ class Worker:
             if "settings" in reqs and self.samplers.apply_settings(self.controls, reset=False):
                 self._forget()
             if "stage" in reqs:
-                if self.samplers.apply_stage(self.controls):
-                    self._forget()
-                self._layout = None
+                self.samplers.apply_stage(self.controls)
+                self._forget()  # the strip, traces and counters belong to the new stage
+
             if "layout" in reqs:
                 self._layout = None
             return True
 
     def _forget(self):
         """Drop what was read from the old samplers (worker thread)."""
-        self._traces.clear()
+        self._traces.clear(self.sampler.sweep_count if self.sampler is not None else None)
         self._diag.clear()
+        self.replicas.clear()
         self._layout = None
 
     def _coords(self) -> tuple[int, int]:
@@ -352,7 +394,18 @@ class Worker:
         with self.lock:
             if self.sampler is not None and self._layout is not None:
                 self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
-                                   force=force, heavy=heavy)
+                                   force=force, heavy=heavy, segment=self._traces.segment)
+
+    def _trajectory(self, s: Sampler, i: int, j: int):
+        """The tracked trajectory to send, and its version: a new one at most every TRAJ_EVERY_S
+        (a cleared trace at once) (worker thread)."""
+        version, traj, when = self._traj
+        now = time.perf_counter()
+        new = self._traces.traj_version
+        if new != version and (now - when >= TRAJ_EVERY_S or version is None or s.phase != "diffusion"
+                               or self._traces.cleared_at == new):
+            self._traj = (new, readout.trajectory(s, i, j), now)
+        return self._traj[0], self._traj[1]
 
     def _publish(self):
         """Read the samplers into a frame and put it in the mailbox (worker thread)."""
@@ -377,14 +430,21 @@ class Worker:
                     self._rungs_version += 1
                     self._rungs = readout.make_rungs(s, self._rungs_version)
                 i, j = self._layout.coords
+                probe = self.samplers.probe if self.samplers.probing else None
+                # the probe's trajectories go to the energy panel only: drawn in the cloud with
+                # every fast tempering sweep they kept the page too busy to take slider moves
+                traj_version, traj = self._trajectory(s, i, j)
                 frame = Frame(
                     **head, layout=self._layout, rungs=self._rungs, walkers=readout.walkers(s, i, j),
                     walkers_b=readout.walkers(b, i, j) if b is not None else None,
-                    trajectory=readout.trajectory(s, i, j), traj_version=self._traces.traj_version,
+                    trajectory=traj, traj_version=traj_version,
                     divergences=readout.divergences(s, i, j),
                     divergences_b=readout.divergences(b, i, j) if b is not None else None,
                     energy=self._traces.energy(s.settings.delta), stats=self._diag.last, applied=s.settings,
-                    stage=self.controls.stage if b is not None else s.stage, phase=s.phase, sweep=s.sweep_count)
+                    stage=self.controls.stage if b is not None else s.stage, phase=s.phase, sweep=s.sweep_count,
+                    probe=probe.state.walkers if probe is not None else 0, progress=self._progress)
+        self._last_publish = time.perf_counter()
         with self._slot_lock:
             self._slot = frame
             self._consumed.clear()
+        registry.publish(self, frame)  # presenter mode: viewers read it (dashboard/registry.py)

@@ -143,8 +143,11 @@ def test_pipeline_advances_by_itself_and_records_energies():
             w.advance(1)
             phases.append(w.sampler.phase)
         assert phases[0] == "diffusion" and phases[-1] == "tempering"
-        e = w.take_frame().energy
-        assert len(e.step) >= 3 * 21 and len(e.means.U) == 3
+        frame = w.take_frame()
+        e = frame.energy
+        # after diffusion a probe of cold walkers keeps diffusing: its trajectories follow
+        assert len(e.step) >= 3 * 21 and len(e.means.U) >= 3 and frame.probe > 0
+        assert frame.trajectory is None  # the probe's trajectories feed the energy panel, not the cloud
         assert np.isfinite(e.U[np.isfinite(e.step)]).all()
         w.controls.stage = "diffusion"
         w.advance(1)

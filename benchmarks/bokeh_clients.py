@@ -1,0 +1,105 @@
+"""Headless Bokeh clients for `benchmarks/load.py`: N sessions of one dashboard URL, counted.
+
+    python -m benchmarks.bokeh_clients URL --clients 10 --settle 8 --seconds 20 [--query watch=3]
+    (`--start-at T`: count from wall-clock time T instead, so that several processes count together)
+
+Each client is a `bokeh.client.ClientSession` on its own thread and event loop: it receives
+every document change the server sends to a page, as a browser would, without drawing it, and
+answers each frame as shown (the page's half of `dashboard/flow.py`).
+Prints one JSON line: the walker cloud's updates/s of every client over ``--seconds``
+(after ``--settle``). Used so that a room of 20 pages can be measured without 20 Chromium
+tabs painting on the server's own two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from urllib.parse import parse_qsl
+
+WALKERS = "mdhmc-cloud-walkers"
+FRAME_MODEL, ACK_MODEL = "mdhmc-frame", "mdhmc-frame-ack"  # dashboard/flow.py
+
+
+def _client(url: str, arguments: dict, counts: list, i: int, ready: threading.Event, failed: list) -> None:
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    from bokeh.client import pull_session
+    from tornado.ioloop import IOLoop
+
+    try:
+        session = pull_session(url=url, arguments=arguments, io_loop=IOLoop.current())
+    except Exception as exc:  # one line in the report, the others go on
+        failed.append(f"{type(exc).__name__}: {exc}")
+        ready.set()
+        return
+
+    doc = session.document
+    ack = doc.get_model_by_name(ACK_MODEL)
+
+    def changed(event):
+        model = getattr(event, "model", None)
+        name = getattr(model, "name", None)
+        if name == WALKERS:
+            counts[i] += 1
+        elif name == FRAME_MODEL and ack is not None and getattr(event, "attr", None) == "tags":
+            ack.tags = list(model.tags)  # "shown": what a page does after its paint (dashboard/flow.py)
+
+    session.document.on_change(changed)
+    # what a page sends once it has rendered the document: until then Panel sends it no change
+    # at all (a client that skips this receives nothing)
+    from bokeh.document.events import MessageSentEvent
+    from bokeh.events import DocumentReady
+
+    doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
+    ready.set()
+    # receive until the process ends: the connection's own state machine reads the socket
+    # (a bare IOLoop.start() reads nothing after pull_session returns: 0 updates counted)
+    session._connection.loop_until_closed()
+
+
+def _register_models() -> None:
+    """The page's model types must be known here to read its document: Panel's, and those of the
+    dashboard's own components (built when their classes are defined)."""
+    import panel.models  # noqa: F401
+    from panel.models import esm  # noqa: F401
+
+    from mdhmc.dashboard import keys  # noqa: F401  (its JSComponent)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("url")
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--settle", type=float, default=8.0)
+    ap.add_argument("--start-at", type=float, default=None, help="wall-clock time (time.time()) the count starts")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--query", default="", help="page arguments, e.g. watch=3")
+    args = ap.parse_args(argv)
+    _register_models()
+    arguments = dict(parse_qsl(args.query))
+    counts = [0] * args.clients
+    failed: list[str] = []
+    events = []
+    for i in range(args.clients):
+        ready = threading.Event()
+        threading.Thread(target=_client, args=(args.url, arguments, counts, i, ready, failed), daemon=True).start()
+        events.append(ready)
+    for e in events:
+        e.wait(600)
+    time.sleep(args.settle if args.start_at is None else max(0.0, args.start_at - time.time()))
+    before, t0 = list(counts), time.monotonic()
+    time.sleep(args.seconds)
+    after, dt = list(counts), time.monotonic() - t0
+    rates = [(a - b) / dt for a, b in zip(after, before)]
+    print(json.dumps({"clients": args.clients, "failed": failed, "updates_per_s": rates}), flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # the client threads loop until their sessions close: leave without waiting
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Presenter mode: ``?watch=<id>`` mirrors session ``<id>`` read-only.
+
+A viewer's page has its own views (Bokeh documents are per page) but no worker and no
+samplers: a periodic callback applies the presenter's newest frame (`registry.latest`) when it
+changed. The cost of a viewer is the drawing and sending of frames only. The presenter's id
+is in the server log ("session N opened") and in the page's "Copy watch link" text.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import panel as pn
+
+from . import registry
+from .cloud import WalkerCloud
+from .energy import EnergyTraces
+from .figures import Text
+from .flow import FrameFlow
+from .mass import MassBalance
+from .qq import QQPlots
+from .rungs import RungView
+from .strip import StatisticsStrip
+from .temperatures import Temperatures
+
+__all__ = ["watched", "WatchPage", "WATCH_MS"]
+
+WATCH_MS = 100  # a viewer draws at most 10 frames/s
+
+
+def watched() -> int | None:
+    """The session id in ``?watch=<id>``, or None (a normal page)."""
+    try:
+        args = pn.state.session_args or {}
+        v = args.get("watch")
+        if not v:
+            return None
+        return int(v[0])
+    except (TypeError, ValueError):
+        return -1
+
+
+class WatchPage(pn.viewable.Viewer):
+    """A read-only mirror of session ``session``."""
+
+    def __init__(self, session: int, live: bool = True, **params):
+        super().__init__(**params)
+        self.session = session
+        self.status = Text("", kind="info", name="mdhmc-watch-status")
+        self.strip = StatisticsStrip()
+        self.cloud = WalkerCloud()
+        self.energy = EnergyTraces()
+        self.qq = QQPlots()
+        self.temperatures = Temperatures()
+        self.mass = MassBalance()
+        self.rungs = RungView(self._trace)
+        self.views = (self.cloud, self.energy, self.qq, self.temperatures, self.mass, self.rungs)
+        self.frames = 0
+        self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
+        self._seq = None
+        self._closed = False
+        tabs = pn.Tabs(("Energy", self.energy), ("Q-Q", self.qq), ("Temperatures", pn.Row(self.temperatures, self.rungs)),
+                       ("Mass", self.mass), dynamic=False)
+        self._page = pn.Column(self.status.pane, self.strip, pn.Row(self.cloud, tabs), self.flow.pane,
+                               sizing_mode="stretch_width")
+        self._callback = None
+        self.draw()
+        if live:
+            self._callback = pn.state.add_periodic_callback(self.draw, period=WATCH_MS, start=True)
+            pn.state.on_session_destroyed(lambda ctx: self.close())
+
+    def __panel__(self):
+        return self._page
+
+    def _trace(self):
+        w = registry.worker_of(self.session)
+        return w.replicas.snapshot() if w is not None and hasattr(w, "replicas") else None
+
+    def close(self):
+        self._closed = True
+        if self._callback is not None:
+            self._callback.stop()
+
+    def draw(self) -> bool:
+        """Apply the presenter's newest frame if it is new; True if drawn."""
+        frame = registry.latest(self.session)
+        if frame is None:
+            self.status.show(f"Session {html.escape(str(self.session))} is not open on this server (it may have "
+                             "closed). Ask the presenter for a new link.", "warning")
+            return False
+        if frame.seq == self._seq or (self._callback is not None and not self.flow.ready()):
+            return False
+        self._seq = frame.seq
+        with pn.io.hold(pn.state.curdoc):
+            self.status.show(f"Watching session {self.session} (read-only): the presenter's controls drive "
+                             "this page.", "info")
+            if frame.layout is not None:
+                for v in self.views:
+                    v.apply(frame)
+            self.strip.apply(frame, True)
+            self.flow.stamp()
+        self.frames += 1
+        self.t_last = time.monotonic()
+        return True

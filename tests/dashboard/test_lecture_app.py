@@ -1,0 +1,200 @@
+"""Lecture mode without a browser: capture (GIF with > 10 frames, PNG), the rung tracker,
+lessons, the fair-share scheduler, presenter mode and the keyboard's actions, on
+``App(live=False)`` driven frame by frame."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mdhmc.dashboard import export, lessons, registry, scheduler
+from mdhmc.dashboard.app import App
+from mdhmc.dashboard.rungs import ReplicaTracker
+from mdhmc.dashboard.watch import WatchPage
+from mdhmc.sampler import Sampler, Settings
+from mdhmc import targets
+
+
+def run(app, frames: int):
+    for _ in range(frames):
+        app.worker.advance(1)
+        app.draw()
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = App(live=False, stage="tempering", walkers=600, rungs=3)
+    run(a, 16)
+    yield a
+    a.close()
+
+
+def test_gif_of_the_cloud_has_more_than_ten_frames(app, tmp_path):
+    path = tmp_path / "cloud.gif"
+    data = export.cloud_gif(app.capture.recorder, path)
+    im = Image.open(path)
+    assert im.n_frames > 10 and im.size == (export.SIZE, export.SIZE)
+    assert path.read_bytes() == data
+    # the frames differ: the walkers moved between them
+    im.seek(0)
+    first = np.asarray(im.convert("RGB"))
+    im.seek(im.n_frames - 1)
+    assert (np.asarray(im.convert("RGB")) != first).any()
+
+
+def test_png_snapshot_of_the_view(app):
+    png = export.snapshot_png(app)
+    im = Image.open(io.BytesIO(png))
+    assert im.format == "PNG" and im.size[0] > export.SIZE
+
+
+def test_gif_without_frames_says_so():
+    with pytest.raises(ValueError, match="no frames"):
+        export.cloud_gif(export.CloudRecorder())
+
+
+def test_rung_trace_follows_points_through_swaps():
+    t = targets.get("scorpio")
+    s = Sampler(t, Settings(walkers=300, rungs=3, seed=3), stage="tempering")
+    tr = ReplicaTracker()
+    moved = 0
+    for _ in range(40):
+        rec = s.sweep()
+        before = tr.snapshot()
+        tr.add(s, rec)
+        snap = tr.snapshot()
+        # each followed replica's point is where the tracker says it is
+        np.testing.assert_array_equal(s.state.positions[snap.walkers], snap.after)
+        assert set(np.unique(snap.rungs)) <= {0, 1, 2}
+        if before is not None and rec.get("move") == "swap":
+            moved += int((snap.rung_before != snap.rung_after).sum())
+    assert moved > 0, "no followed walker ever changed rung in 40 sweeps"
+    assert snap.pairs.shape == (2,)
+
+
+def test_pair_acceptance_for_two_rungs_without_the_sampler_method():
+    t = targets.get("scorpio")
+    s = Sampler(t, Settings(walkers=200, rungs=2, seed=1), stage="tempering")
+    tr = ReplicaTracker()
+    accs = []
+    for _ in range(30):
+        rec = s.sweep()
+        tr.add(s, rec)
+        if rec.get("move") == "swap":
+            accs.append(rec["swap_acceptance"])
+    snap = tr.snapshot()
+    if callable(getattr(s, "pair_acceptance", None)):  # #11's cumulative figure, where it exists
+        np.testing.assert_allclose(snap.pairs, np.asarray(s.pair_acceptance(), float))
+    else:
+        np.testing.assert_allclose(snap.pairs, [np.mean(accs)])
+
+
+def test_three_lessons_in_steps():
+    ls = lessons.lessons()
+    assert {k: len(v) for k, v in ls.items()} == {"funnel": 2, "naive-swap": 2, "scorpio": 3}
+    assert [p["stage"] for _, p in ls["scorpio"]] == ["diffusion", "metropolis", "tempering"]
+    assert [p["settings"]["naive_swap"] for _, p in ls["naive-swap"]] == [True, False]
+    for steps in ls.values():
+        for _, p in steps:
+            assert len(p["description"]) > 150  # a paragraph
+
+
+def test_lesson_next_loads_the_step(app):
+    panel = app.lessons
+    panel.choose.value = "funnel"
+    panel.go(0)
+    assert app.controls.target == "funnel" and app.controls.stage == "hmc"
+    panel.go(panel.step + 1)
+    assert app.controls.stage == "pipeline" and "step 2 of 2" in panel.text.object
+    run(app, 2)
+
+
+def test_scheduler_fewer_sweeps_per_frame_when_crowded():
+    scheduler._seen.clear()
+    alone = scheduler.frame_budget_s(10_001)
+    for k in range(40):
+        scheduler.frame_budget_s(10_100 + k)
+    crowded = scheduler.frame_budget_s(10_001)
+    assert alone == scheduler.ALONE_S and 1 / scheduler.MAX_FPS <= crowded <= 1 / scheduler.MIN_FPS
+    for k in range(40):
+        scheduler.forget(10_100 + k)
+    scheduler.forget(10_001)
+
+
+def test_scheduler_runs_at_most_cores_sweeps_at_once():
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def sweep():
+        with scheduler.slot():
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.01)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=sweep) for _ in range(4 * scheduler.CORES + 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert most[0] == scheduler.CORES
+
+
+def test_watch_page_mirrors_the_presenter(app):
+    run(app, 1)
+    viewer = WatchPage(app.worker.id, live=False)
+    assert viewer.frames == 1
+    frame = registry.latest(app.worker.id)
+    np.testing.assert_array_equal(viewer.cloud.walkers.data["x"], frame.walkers.x)
+    assert not viewer.draw()  # nothing new
+    run(app, 1)
+    assert viewer.draw()
+    gone = WatchPage(987_654, live=False)
+    assert gone.frames == 0 and "not open" in gone.status.object
+
+
+def test_keys_drive_the_sampler_and_the_animation(app):
+    app.controls.playing = True
+    app.keys.press(" ")
+    assert app.controls.playing is False and app.keys.last == "play_pause"
+    app.keys.press("x")  # not a shortcut
+    assert app.keys.last == "play_pause"
+    app.animation.on.value = True
+    playing = app.animation.play.value
+    app.keys.press(" ")
+    assert app.animation.play.value is not playing
+    app.animation.on.value = False
+
+
+def test_animation_reveals_points_in_order():
+    a = App(live=False, stage="diffusion", walkers=200, steps=60)
+    try:
+        run(a, 2)
+        anim = a.animation
+        anim.on.value = True
+        assert anim._rec is not None
+        n = len(anim._rec["x"])
+        anim.speed.value = 200
+        lengths = []
+        for _ in range(200):
+            anim.tick()
+            k = len(anim.points.data["x"])
+            lengths.append(k)
+            np.testing.assert_array_equal(anim.points.data["x"], anim._rec["x"][:k])
+            if k == n:
+                break
+            time.sleep(0.01)
+        assert lengths == sorted(lengths) and lengths[-1] == n
+        assert len(anim.drawn.data["x"]) == 1
+        anim.reset()
+        assert len(anim.points.data["x"]) == 0
+        anim.on.value = False
+    finally:
+        a.close()
