@@ -147,6 +147,9 @@ class App(pn.viewable.Viewer):
         self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
         self._live = bool(live)
         self._full_key, self._full_at = None, 0.0
+        # the newest frame if its views and strip were skipped (drawn at most 4 times a second):
+        # drawn whole once no newer frame comes, e.g. the one frame of a Step while paused
+        self._stale: Frame | None = None
         self._teach_key = None
         self._loaded = False
         self._live_since = None
@@ -275,7 +278,9 @@ class App(pn.viewable.Viewer):
         self.worker.suspend(not live)
         if live and self.flow.ready():
             try:
-                self.draw()
+                if not self.draw() and self._stale is not None \
+                        and time.monotonic() - self._full_at >= VIEWS_EVERY_S:
+                    self.draw(self._stale)  # the last frame's views and strip were skipped
             except Exception:  # never let one bad frame stop the periodic callback
                 log.exception("mdhmc: frame failed")
 
@@ -300,9 +305,9 @@ class App(pn.viewable.Viewer):
         print(msg, flush=True)
 
     # ------------------------------------------------------------------ frames
-    def draw(self) -> bool:
-        """Apply the newest frame, if there is one, as one document change; True if drawn."""
-        frame = self.worker.take_frame()
+    def draw(self, frame: Frame | None = None) -> bool:
+        """Apply ``frame`` (default: the newest, if there is one) as one document change; True if drawn."""
+        frame = frame if frame is not None else self.worker.take_frame()
         if frame is None:
             return False
         with pn.io.hold(self.doc):
@@ -323,6 +328,7 @@ class App(pn.viewable.Viewer):
         full = not self._live or key != self._full_key or now - self._full_at >= VIEWS_EVERY_S
         if full:
             self._full_key, self._full_at = key, now
+        self._stale = None if full else frame
         if frame.layout is not None:
             try:
                 for view in self.views:

@@ -198,3 +198,27 @@ def test_animation_reveals_points_in_order():
         anim.on.value = False
     finally:
         a.close()
+
+
+def test_a_frame_whose_views_were_skipped_is_drawn_whole_once_no_newer_comes(monkeypatch):
+    """Views and strip are drawn at most 4 times a second; the last frame before a pause (a Step's
+    one sweep) must still reach them, or the page shows the sweep before it for good."""
+    from mdhmc.dashboard import app as app_module
+
+    a = App(live=False, stage="metropolis", walkers=200)
+    try:
+        a._live, a._loaded = True, True  # throttled as a served page is
+        monkeypatch.setattr(a, "_connected", lambda: True)
+        monkeypatch.setattr(app_module, "VIEWS_EVERY_S", 30.0)  # no time-based redraw in this test
+        a.controls.playing = False
+        run(a, 1)
+        shown = a.strip.text.object
+        a.worker.step()
+        a.worker.advance(1)
+        assert a.draw() and a._stale is not None and a.strip.text.object == shown  # cloud only
+        monkeypatch.setattr(app_module, "VIEWS_EVERY_S", 0.0)
+        a.flow.ack.tags = [a.flow.sent]  # the page has shown every frame
+        a._tick()  # no newer frame: the skipped one is drawn whole
+        assert a._stale is None and a.strip.text.object != shown
+    finally:
+        a.close()
