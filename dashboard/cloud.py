@@ -63,7 +63,8 @@ class WalkerCloud(pn.viewable.Viewer):
         self.walker_glyph = p.scatter("x", "y", source=self.walkers, size=4.6, fill_color=HMC if hmc else self.cmap,
                                       line_color="white", line_width=0.4, line_alpha=0.7, fill_alpha=0.9,
                                       view=CDSView(filter=GroupFilter(column_name="layer", group="cold")))
-        # the legend's swatches: one empty glyph per rung with a scalar colour. A swatch drawn from
+        # the legend's swatches: one glyph per rung with a scalar colour and one point that is
+        # never drawn (NaN; an empty glyph draws no swatch at all). A swatch drawn from
         # a data index reads the browser's per-row colour array, which after a regroup could be
         # shorter than the index ("Offset is outside the bounds of the DataView")
         self.swatches: list = []
@@ -168,7 +169,7 @@ class WalkerCloud(pn.viewable.Viewer):
             self.hot_glyph.visible = self._has_hot and not self.hide_hot
         palette = [HMC] if self.hmc else (rung_palette(n_r) if n_r > 1 else [COLD])
         while len(self.swatches) < len(palette):
-            self.swatches.append(self.fig.scatter(x=[], y=[], size=6, fill_color=COLD, line_color="white",
+            self.swatches.append(self.fig.scatter(x=[np.nan], y=[np.nan], size=6, fill_color=COLD, line_color="white",
                                                   line_width=0.4))
         for glyph, color in zip(self.swatches, palette):
             glyph.glyph.fill_color = color

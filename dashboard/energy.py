@@ -94,10 +94,12 @@ class EnergyTraces(pn.viewable.Viewer):
             items.append(LegendItem(label=label, renderers=[r]))
         p.scatter("step", "y", source=self.clipped, marker="triangle", angle="angle", size=7, fill_color="color",
               line_color=CLIP_C, line_width=0.5)
-        # its legend swatch is an empty glyph with scalar styles: a swatch drawn from the clipped glyph reads
+        # its legend swatch: a glyph with scalar styles and one point never drawn (NaN; an empty
+        # glyph draws no swatch at all). A swatch drawn from the clipped glyph reads
         # row 0 of its colour and angle columns, which an empty source does not have ('Offset is
         # outside the bounds of the DataView' in the browser)
-        swatch = p.scatter(x=[], y=[], marker="triangle", size=7, fill_color=CLIP_C, line_color=CLIP_C, line_width=0.5)
+        swatch = p.scatter(x=[np.nan], y=[np.nan], marker="triangle", size=7, fill_color=CLIP_C, line_color=CLIP_C,
+                           line_width=0.5)
         items.append(LegendItem(label="off the scale", renderers=[swatch]))
         p.add_layout(Legend(items=items, location="top_left", orientation="horizontal", label_text_font_size="11px",
                             background_fill_alpha=0.0, padding=0, spacing=10, margin=0, border_line_alpha=0), "above")
