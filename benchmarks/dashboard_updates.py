@@ -61,8 +61,8 @@ LATENCY = r"""() => {
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); window.__from = window.__cur; }, true);
   const strip = Bokeh.documents[0].get_model_by_name('mdhmc-strip');
   // the strip's text arrives on a data source in its tags (dashboard/figures.py, Text(live=True))
-  const carrier = strip.tags.length ? strip.tags[0] : strip;
-  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(carrier === strip ? strip.text : carrier.tags[0]); return r ? r[1] : null; };
+  const carrier = strip.tags[0];
+  const read = () => { const r = /applied-step-size\D*?([0-9]+\.[0-9]+)/.exec(carrier.tags[0]); return r ? r[1] : null; };
   window.__cur = read();
   Bokeh.documents[0].on_change(ev => {
     if (ev.model !== carrier) return;

@@ -93,7 +93,7 @@ class EnergyTraces(pn.viewable.Viewer):
                       line_width=1.6)
             items.append(LegendItem(label=label, renderers=[r]))
         p.scatter("step", "y", source=self.clipped, marker="triangle", angle="angle", size=7, fill_color="color",
-              line_color=CLIP_C, line_width=0.5)
+                  line_color=CLIP_C, line_width=0.5)
         # its legend swatch: a glyph with scalar styles and one point never drawn (NaN; an empty
         # glyph draws no swatch at all). A swatch drawn from the clipped glyph reads
         # row 0 of its colour and angle columns, which an empty source does not have ('Offset is

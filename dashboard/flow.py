@@ -11,9 +11,9 @@ Two Bokeh models with no view carry the handshake: the server stamps each frame 
 next paint (``requestAnimationFrame``), to ``mdhmc-frame-ack``, whose change comes back to the
 server. They are data sources, not Divs: any change to a Div makes BokehJS lay out the whole
 page again (``MarkupView`` re-renders on every property change), and two Div changes per frame
-held the page to 5-8 painted frames/s. `FrameFlow.ready` allows ``in_flight`` frames not yet shown. A page that does not
-answer (no JavaScript: a Bokeh client that does not echo, a tab the browser throttles) still
-gets a frame every ``timeout_s``. Plain Bokeh models, so a Python ``bokeh.client`` can echo
+held the page to 5-8 painted frames/s. `FrameFlow.ready` allows ``in_flight`` frames not yet
+shown. A page that does not answer (no JavaScript: a Bokeh client that does not echo, a tab
+the browser throttles) still gets a frame every ``timeout_s``. Plain Bokeh models, so a Python ``bokeh.client`` can echo
 too (`benchmarks/bokeh_clients.py`).
 """
 

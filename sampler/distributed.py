@@ -180,8 +180,8 @@ class DistributedDiffusion:
 
     def _results(self, futures, addresses) -> list:
         """The futures' results, or `WorkerGone` as soon as a worker they run on leaves the
-        scheduler: a call to an actor whose worker is closing can otherwise wait forever (seen
-        on a slow machine while a cluster scaled to 0)."""
+        scheduler: a call to an actor whose worker has gone retries after the actor's own future,
+        which stays pending for good once no worker is left (CI hung 80 min so as a cluster scaled to 0)."""
         while True:
             for _ in range(100):  # poll the futures often, the scheduler less (~1/s)
                 if all(f.done() for f in futures):
