@@ -190,8 +190,64 @@ def hand_loop(x, lp, rng, trajectories, n_steps, eps, delta, gain, noise, trigge
         lp[i] = lpx
 
 
-def hand_rate(walkers, trajectories, steps, step_size, threads, per_sweep=False):
-    """Steps/s of `hand_loop` (compiled before timing); ``per_sweep``: one call per trajectory."""
+@numba.njit(nogil=True, cache=True, parallel=True)
+def hand_loop_numpy(x, lp, trajectories, n_steps, eps, delta, gain, noise, trigger, c):
+    """`hand_loop` as a user would write it with numba's own ``np.random`` (a Mersenne Twister per
+    thread; normals by the polar method): not reproducible across thread counts."""
+    sq = math.sqrt(eps)
+    for i in numba.prange(x.shape[0]):
+        x0 = x[i, 0]
+        x1 = x[i, 1]
+        lpx = lp[i]
+        for _ in range(trajectories):
+            p0 = np.random.standard_normal()
+            p1 = np.random.standard_normal()
+            h_star = -lpx + 0.5 * (p0 * p0 + p1 * p1)
+            h = h_star
+            d0 = 1.0 if np.random.random() < 0.5 else -1.0
+            d1 = 1.0 if np.random.random() < 0.5 else -1.0
+            diff = (_mixture(x0 + c * d0, x1 + c * d1) - lpx) / c
+            g0 = diff * d0
+            g1 = diff * d1
+            best_key = lpx - math.log(-math.log(np.random.random()))
+            b0, b1, blp = x0, x1, lpx
+            c0, c1, clp = x0, x1, lpx
+            for t in range(n_steps):
+                h_before = h
+                p0 += 0.5 * eps * g0
+                p1 += 0.5 * eps * g1
+                c0 += eps * p0
+                c1 += eps * p1
+                clp = _mixture(c0, c1)
+                d0 = 1.0 if np.random.random() < 0.5 else -1.0
+                d1 = 1.0 if np.random.random() < 0.5 else -1.0
+                diff = (_mixture(c0 + c * d0, c1 + c * d1) - clp) / c
+                g0 = diff * d0
+                g1 = diff * d1
+                p0 += 0.5 * eps * g0
+                p1 += 0.5 * eps * g1
+                h = -clp + 0.5 * (p0 * p0 + p1 * p1)
+                if abs(h - h_before) > trigger:
+                    p0 = np.random.standard_normal()
+                    p1 = np.random.standard_normal()
+                else:
+                    f = math.exp(-gain * (h - h_star) * eps)
+                    p0 = p0 * f + noise * sq * np.random.standard_normal()
+                    p1 = p1 * f + noise * sq * np.random.standard_normal()
+                h = -clp + 0.5 * (p0 * p0 + p1 * p1)
+                herr = (h - h_star) / delta
+                key = -herr * herr + clp - math.log(-math.log(np.random.random()))
+                if key > best_key:
+                    best_key = key
+                    b0, b1, blp = c0, c1, clp
+            x0, x1, lpx = b0, b1, blp
+        x[i, 0] = x0
+        x[i, 1] = x1
+        lp[i] = lpx
+
+
+def hand_rate(walkers, trajectories, steps, step_size, threads, numpy_rng=False):
+    """Steps/s of `hand_loop` (``numpy_rng``: `hand_loop_numpy`), compiled before timing."""
     from mdhmc.sampler.rng import seed_streams
 
     numba.set_num_threads(threads)
@@ -199,13 +255,14 @@ def hand_rate(walkers, trajectories, steps, step_size, threads, per_sweep=False)
     args = (steps, step_size, s.delta, s.viscosity_gain, s.noise, s.trigger, s.spsa_c)
     start = init(mixture_target(), walkers, 0)  # the same starting points as the Sampler's
     x, lp = start.positions, start.log_density
-    hand_loop(x[:2].copy(), lp[:2].copy(), seed_streams(1, 2), 1, 2, *args[1:])
-    rng = seed_streams(0, walkers)
-    t0 = time.perf_counter()
-    if per_sweep:  # one call (one barrier) per trajectory, as the sampler's sweeps
-        for _ in range(trajectories):
-            hand_loop(x, lp, rng, 1, *args)
+    if numpy_rng:
+        hand_loop_numpy(x[:2].copy(), lp[:2].copy(), 1, 2, *args[1:])
+        t0 = time.perf_counter()
+        hand_loop_numpy(x, lp, trajectories, *args)
     else:
+        hand_loop(x[:2].copy(), lp[:2].copy(), seed_streams(1, 2), 1, 2, *args[1:])
+        rng = seed_streams(0, walkers)
+        t0 = time.perf_counter()
         hand_loop(x, lp, rng, trajectories, *args)
     return walkers * trajectories * steps / (time.perf_counter() - t0)
 
@@ -226,25 +283,25 @@ def mdhmc_rate(walkers, trajectories, steps, step_size, threads):
 
 
 def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2), rounds=10):
-    """The workload in ``rounds`` interleaved parts (hand, mdhmc, hand, ...); the best part of
-    each counts, so that a load spike on a shared machine does not decide the ratio."""
+    """The workload in ``rounds`` interleaved parts (hand, mdhmc, hand with np.random, ...); the best
+    part of each counts, so that a load spike on a shared machine does not decide the ratio."""
     print(f"## Diffusion vs a hand-written numba loop: 4-Gaussian mixture in 2D, {walkers} walkers x "
           f"{trajectories} trajectories x {steps:,} steps, step {step_size} (best of {rounds} interleaved parts)\n")
-    print("The last column is the hand loop called once per trajectory (one barrier per trajectory, as the\n"
-          "sampler has one per sweep) against the hand loop running its part in one call.\n")
-    print("| threads | hand loop steps/s | mdhmc steps/s | mdhmc / hand | hand, one call per trajectory / hand |\n"
-          "|---|---|---|---|---|")
+    print("Two hand loops: `hand_loop` draws from the sampler's own xoshiro streams (Box-Muller normals,\n"
+          "-log(-log u) Gumbel keys); `hand_loop_numpy` from numba's `np.random`, as a user would write it.\n")
+    print("| threads | hand loop (xoshiro) steps/s | hand loop (np.random) steps/s | mdhmc steps/s "
+          "| mdhmc / hand (xoshiro) | mdhmc / hand (np.random) |\n|---|---|---|---|---|---|")
     out = {}
     part = max(1, trajectories // rounds)
     for th in threads:
-        hand = ours = hand_swept = 0.0
+        hand = ours = hand_np = 0.0
         for _ in range(rounds):
             hand = max(hand, hand_rate(walkers, part, steps, step_size, th))
             ours = max(ours, mdhmc_rate(walkers, part, steps, step_size, th))
-            hand_swept = max(hand_swept, hand_rate(walkers, part, steps, step_size, th, per_sweep=True))
-        out[th] = ours / hand
-        print(f"| {th} | {hand / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x | {hand_swept / hand:.2f}x |",
-              flush=True)
+            hand_np = max(hand_np, hand_rate(walkers, part, steps, step_size, th, numpy_rng=True))
+        out[th] = {"vs_hand": ours / hand, "vs_hand_numpy": ours / hand_np}
+        print(f"| {th} | {hand / 1e6:.2f} M | {hand_np / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x "
+              f"| {ours / hand_np:.2f}x |", flush=True)
     return out
 
 
@@ -256,7 +313,7 @@ def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, thre
 ABLATIONS = {
     "no per-step statistics": [("        sdh2 += (h - h_before) ** 2\n", ""),
                                ("        sums = _point_sums_add(sums, lp_cur, kin, h, herr)\n", "")],
-    "no Gumbel draw per point": [("        key = logw + -math.log(-math.log(u))\n", "        key = logw\n")],
+    "no Gumbel draw per point": [("        key = logw + -math.log(e)\n", "        key = logw\n")],
     "no momentum noise": [("            if noise > 0.0:\n", "            if False:\n")],
     "no finiteness checks": [("        if not math.isfinite(lp_cur):\n", "        if False:\n"),
                              ("        if not ok:\n", "        if False:\n")],
@@ -265,7 +322,7 @@ ABLATIONS = {
 }
 
 
-def _variant(edits):
+def _variant(edits, inline_target=None):
     import inspect
 
     code = inspect.getsource(diffusion._trajectory_2d.py_func).split("\n", 1)[1]  # without the decorator
@@ -275,6 +332,20 @@ def _variant(edits):
         code = code.replace(old, new)
     sweep = inspect.getsource(diffusion.diffusion_sweep.py_func)
     ns = dict(vars(diffusion))
+    if inline_target is not None:
+        # the target's log density inlined at numba's IR level (no call through a pointer: nothing
+        # spilled around it), read through the same argument buffer
+        density = numba.njit(inline="always")(inline_target.log_density.py_func)
+
+        def _lp_at(log_density, buf, x0, x1):
+            buf[0] = x0
+            buf[1] = x1
+            return density(buf)
+
+        ns["_lp_at"] = numba.njit(inline="always")(_lp_at)
+        spsa = inspect.getsource(diffusion._spsa_2d.py_func).split("\n", 1)[1]
+        exec(spsa, ns)  # noqa: S102 -- the kernel's own source
+        ns["_spsa_2d"] = numba.njit(inline="always")(ns["_spsa_2d"])
     exec(code, ns)  # noqa: S102 -- the kernel's own source, edited above
     ns["_trajectory_2d"] = numba.njit(nogil=True)(ns["_trajectory_2d"])
     exec(sweep[sweep.index("def diffusion_sweep"):], ns)  # noqa: S102
@@ -284,13 +355,12 @@ def _variant(edits):
 def where_time_goes(walkers=20, steps=5000, step_size=0.002, rounds=12):
     """1 thread, CPU time (robust to a busy machine), best of ``rounds`` interleaved runs."""
     from mdhmc.sampler.rng import seed_streams
-    from mdhmc.targets._jit import specialise
 
     numba.set_num_threads(1)
     t = mixture_target()
     s = Settings.thread(steps=steps, step_size=step_size)
     p = diffusion.DiffusionParams.from_settings(s)
-    kernels = {"as is": diffusion.diffusion_sweep, "target inlined (specialised copy)": specialise(diffusion.diffusion_sweep)}
+    kernels = {"as is": diffusion.diffusion_sweep, "target inlined (no function pointer)": _variant([], inline_target=t)}
     for name, edits in ABLATIONS.items():
         k = _variant(edits)
         if k is not None:

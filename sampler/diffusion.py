@@ -46,9 +46,10 @@ from numba import types
 
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
+from . import specialise
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
-from .rng import bits_to_uniform, fill_normal, gumbel, xoshiro
+from .rng import exponential_st, fill_normal, gumbel, normal_st, xoshiro
 from .spsa import spsa_gradient
 
 __all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep", "WEIGHTINGS",
@@ -65,6 +66,10 @@ GRADIENTS = ("spsa", "exact", "central")
 #: point-weight rules (`DiffusionParams.weighting`): log weight of a trajectory point
 WEIGHTINGS = ("thread", "energy", "multinomial")
 W_THREAD, W_ENERGY, W_MULTINOMIAL = range(3)
+
+_F8, _I8, _B1 = types.float64, types.int64, types.boolean
+_V1, _M2, _M3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+_B1V = types.boolean[::1]
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
@@ -286,20 +291,6 @@ def _write_stats(i, fstats, icounts, sums, sdh2, steps_done, evals, gevals, trig
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
-def _uniform_st(st):
-    bits, st = xoshiro(st)
-    return bits_to_uniform(bits), st
-
-
-@nb.njit(inline="always", nogil=True, cache=True)
-def _normal_pair(st):
-    """`rng.fill_normal`'s Box-Muller pair as (r, angle, state): z = (r cos angle, r sin angle)."""
-    u1, st = _uniform_st(st)
-    u2, st = _uniform_st(st)
-    return math.sqrt(-2.0 * math.log(u1)), 2.0 * math.pi * u2, st
-
-
-@nb.njit(inline="always", nogil=True, cache=True)
 def _kinetic_2d(p0, p1, im0, im1):
     """`hamiltonian.kinetic` in 2-D, summed in its order."""
     k = 0.0
@@ -314,6 +305,14 @@ def _lp_at(log_density, buf, x0, x1):
     buf[0] = x0
     buf[1] = x1
     return log_density(buf)
+
+
+def _lp_at_target(log_density, buf, x0, x1):
+    """`_lp_at` in the copy of the 2-D path specialised for one target (`sampler.specialise`):
+    calls that copy's ``_TARGET_LOG_DENSITY``, inlined, instead of the function pointer."""
+    buf[0] = x0
+    buf[1] = x1
+    return _TARGET_LOG_DENSITY(buf)  # noqa: F821 -- bound in the specialised copy's globals
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
@@ -348,7 +347,14 @@ def _spsa_2d(log_density, xp, x0, x1, lpx, c, k, two_sided, cs0, cs1, sc0, sc1, 
     return g0, g1, evals, True, st
 
 
-@nb.njit(nogil=True, cache=True)
+#: `_trajectory_2d`'s signature: the sweep calls the 2-D path through a function pointer, once per
+#: trajectory, so that the copy specialised for a target (`sampler.specialise`) can take its place
+TRAJECTORY_2D_SIGNATURE = types.int64(LOG_DENSITY, _I8, _M2, _V1, types.uint64[:, ::1], _V1, _V1, _F8, _I8, _F8, _F8,
+                                      _F8, _F8, _F8, _F8, _I8, _B1, _B1, _I8, _V1, _M3, _M2, types.int64[:, ::1])
+TRAJECTORY_2D = types.FunctionType(TRAJECTORY_2D_SIGNATURE)
+
+
+@nb.njit(TRAJECTORY_2D_SIGNATURE, nogil=True, cache=True)
 def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise, hot,
                    trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts):
     """`_trajectory` for a 2-D target with SPSA gradients, not recorded (see above)."""
@@ -370,9 +376,10 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
     cur[1] = x1
     b0, b1 = x0, x1
     lp_cur = lp[i]
-    r, a, st = _normal_pair(st)
-    p0 = sm0 * r * math.cos(a)
-    p1 = sm1 * r * math.sin(a)
+    z0, st = normal_st(st)
+    z1, st = normal_st(st)
+    p0 = sm0 * z0
+    p1 = sm1 * z1
     h_star = -lp_cur + _kinetic_2d(p0, p1, im0, im1)
     if hot != 1.0:
         p0 *= hot
@@ -382,8 +389,8 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
     g0, g1, evals, ok, st = _spsa_2d(log_density, xp, x0, x1, lp_cur, c, k, two_sided, cs0, cs1, sc0, sc1, unit_scale, st)
     herr = h - h_star
     logw = _log_weight(weighting, herr, delta, lp_cur)
-    u, st = _uniform_st(st)
-    best_key = logw + -math.log(-math.log(u))
+    e, st = exponential_st(st)
+    best_key = logw + -math.log(e)
     best_lp = lp_cur
     best_herr = herr
     best_t = 0
@@ -417,24 +424,26 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
         h = -lp_cur + kin
         sdh2 += (h - h_before) ** 2
         if abs(h - h_before) > trigger:
-            r, a, st = _normal_pair(st)
-            p0 = sm0 * r * math.cos(a)
-            p1 = sm1 * r * math.sin(a)
+            z0, st = normal_st(st)
+            z1, st = normal_st(st)
+            p0 = sm0 * z0
+            p1 = sm1 * z1
             triggers += 1
         else:
             friction = math.exp(-gain * (h - h_star) * step_size)
             p0 *= friction
             p1 *= friction
             if noise > 0.0:
-                r, a, st = _normal_pair(st)
-                p0 += noise_sd * (sm0 * r * math.cos(a))
-                p1 += noise_sd * (sm1 * r * math.sin(a))
+                z0, st = normal_st(st)
+                z1, st = normal_st(st)
+                p0 += noise_sd * (sm0 * z0)
+                p1 += noise_sd * (sm1 * z1)
         kin = _kinetic_2d(p0, p1, im0, im1)
         h = -lp_cur + kin
         herr = h - h_star
         logw = _log_weight(weighting, herr, delta, lp_cur)
-        u, st = _uniform_st(st)
-        key = logw + -math.log(-math.log(u))
+        e, st = exponential_st(st)
+        key = logw + -math.log(e)
         if key > best_key:
             best_key = key
             best_lp = lp_cur
@@ -453,21 +462,17 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
     return steps_done
 
 
-_F8, _I8, _B1 = types.float64, types.int64, types.boolean
-_V1, _M2, _M3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
-_B1V = types.boolean[::1]
-
-
-@nb.njit(types.void(LOG_DENSITY, GRADIENT, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
+@nb.njit(types.void(LOG_DENSITY, GRADIENT, TRAJECTORY_2D, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
                     _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
                     _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
          nogil=True, cache=True, parallel=True)
-def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass,
+def diffusion_sweep(log_density, grad_log_density, trajectory_2d, x, lp, rng, inv_mass, sqrt_mass,
                     step_size, n_steps, delta, gain, noise, hot, trigger,
                     mode, c, k, two_sided, leapfrog, weighting, scale,
                     tracked, traj_x, traj_logw, traj_energy, traj_trigger, traj_len, scratch, fstats, icounts):
     """One trajectory for every walker, in parallel; updates ``x``/``lp`` in place.
 
+    ``trajectory_2d`` runs the 2-D path: `_trajectory_2d`, or its copy specialised for the target.
     Walker ``tracked`` (or none if < 0) records its trajectory into ``traj_*`` (pre-allocated,
     ``n_steps + 1`` rows); ``traj_len[0]`` gets the number of points recorded. ``scratch`` is
     ``(walkers, 7, dim)``; ``fstats`` and ``icounts`` are per-walker outputs (see S_* / C_*).
@@ -479,8 +484,8 @@ def diffusion_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_ma
     for i in nb.prange(n):
         rec = i == tracked
         if fast and not rec:
-            _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise,
-                           hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
+            trajectory_2d(log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain,
+                          noise, hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
         else:
             done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
                                step_size, n_steps, delta, gain, noise, hot, trigger,
@@ -598,10 +603,14 @@ def build_kernel(target, mass=None, tracked: int = 0):
         fstats = bufs["fstats"]
         x, lp, rng, scratch = state.positions, state.log_density, state.rng, bufs["scratch"]
         mode = GRADIENTS.index(params.gradient)
+        # the target's own copy of the 2-D path once it is compiled and checked (same draws)
+        traj_2d = specialise.ready(lp_fn) if dim == 2 else None
+        if traj_2d is None:
+            traj_2d = _trajectory_2d
         for lo, hi in blocks(chunks, "diffusion", n):
             # walker streams are rows of rng, so a block of walkers is a block of rows
             trk_in_block = int(tracked) - lo if lo <= tracked < hi else -1
-            diffusion_sweep(lp_fn, grad_fn, x[lo:hi], lp[lo:hi], rng[lo:hi], inv_mass, sqrt_mass,
+            diffusion_sweep(lp_fn, grad_fn, traj_2d, x[lo:hi], lp[lo:hi], rng[lo:hi], inv_mass, sqrt_mass,
                             float(params.step_size), int(params.steps), float(params.delta),
                             float(params.viscosity_gain), float(params.noise), float(params.hot),
                             float(params.trigger), mode, float(params.spsa_c),

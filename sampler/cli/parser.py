@@ -259,7 +259,7 @@ def _add_run(sub) -> None:
         "run", help="run a stage or the whole pipeline and report", formatter_class=_HelpFormatter,
         usage="mdhmc run [--target NAME|FILE.py] [--preset NAME|FILE.json] [--stage STAGE] [--SETTING VALUE ...]\n"
               "                 [--threads N] [--out FILE.npz|FILE.nc] [--keep N] [--json] [--quiet] [--dry-run]\n"
-              "                 [--debug] [--dask local:N|tcp://HOST:PORT]",
+              "                 [--debug] [--dask local:N|tcp://HOST:PORT] [--specialise auto|on|off]",
         description="Run a stage (or the pipeline: diffusion -> trim -> tempering) headless and report "
         "accuracy and cost. Precedence: built-in defaults < --preset < flags on the command line. "
         "Each setting flag is spelled like its key in a preset file; dashes may replace underscores "
@@ -296,6 +296,10 @@ def _add_run(sub) -> None:
                    help="check everything, print the resolved run as preset JSON and exit without sampling")
     o.add_argument("--debug", action="store_true",
                    help="on a log density that raises, print its traceback too")
+    o.add_argument("--specialise", choices=("auto", "on", "off"), default="auto",
+                   help="compile the 2-D diffusion path with the target inlined, in the background, and switch "
+                   "to it when ready (same draws, ~12%% faster; a ~10 s compile per process). auto: for 2-D "
+                   "runs of at least 3e8 diffusion steps (walkers x steps x diffusion sweeps)")
     o.add_argument("--dask", metavar="local:N|tcp://HOST:PORT",
                    help="run the diffusion sweeps' walkers in blocks on Dask workers: a LocalCluster of N worker "
                    "processes, or a running scheduler (same draws; the exact moves run here)")

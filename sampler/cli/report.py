@@ -113,6 +113,16 @@ def _nonfinite(rep: dict) -> str:
     return ", ".join(shown) if shown else "none"
 
 
+def _specialised(status) -> str:
+    if status is None:
+        return "general (--specialise: not started)"
+    if status["sweeps"]:
+        return f"target inlined in {status['sweeps']:,} diffusion sweeps (compiled in {status['seconds']:.1f} s)"
+    if status["state"].startswith("not used"):
+        return f"general (target-inlined copy {status['state']})"
+    return "general (the target-inlined copy was not ready before the last diffusion sweep)"
+
+
 def format_report(rep: dict) -> str:
     """The report as an aligned two-column table (long vectors summarised by min and max)."""
     rows = [
@@ -124,9 +134,10 @@ def format_report(rep: dict) -> str:
         ("lp evals", _fmt(rep["lp_evals"])),
         ("steps", _fmt(rep["steps"])),
         ("wall", f"{rep['wall_s']:.2f} s on {rep['threads']} thread{'s' if rep['threads'] != 1 else ''}"),
+        *([("2-D kernel", _specialised(rep["specialised_2d"]))] if "specialised_2d" in rep else []),
         ("acceptance", _fmt(rep["acceptance"])),
         ("swap acceptance", _fmt(rep["swap_acceptance"])),
-        ("temperatures", _fmt_vec(list(rep["temperatures"])) if rep.get("temperatures") else "-"),
+        ("temperatures", _fmt_vec([float(v) for v in rep["temperatures"]]) if len(rep.get("temperatures", ())) else "-"),
         ("pair acceptance", _fmt_vec(rep["pair_acceptance"]) if rep.get("pair_acceptance") else "-"),
         ("triggers", _fmt(rep["triggers"])),
         ("divergences", _fmt(rep["divergences"])),

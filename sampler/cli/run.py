@@ -160,6 +160,26 @@ def _make_sampler(t, settings, stage, keep_sweeps, client=None):
         raise CLIError(one_line(exc)) from None
 
 
+def _specialise(args, t, stage, settings):
+    """``--specialise``: start the target-inlined 2-D diffusion path compiling in the background
+    (`sampler.specialise`); not where the diffusion runs on Dask workers or not at all."""
+    from .. import specialise
+
+    if args.specialise == "off" or stage not in ("pipeline", "diffusion") or getattr(args, "_client", None) is not None:
+        return
+    if args.specialise == "on" or specialise.worth_it(t, settings.walkers, settings.steps, settings.diffusion_sweeps):
+        specialise.start(t)
+
+
+def _specialise_status(args, t, stage):
+    """`specialise.status` for a 2-D run with diffusion (None: not started), False where it does not apply."""
+    from .. import specialise
+
+    if t.dim != 2 or stage not in ("pipeline", "diffusion"):
+        return False
+    return specialise.status(t)
+
+
 def _sample(sampler, progress, stop):
     """Run every sweep; returns None, or the exception that stopped the run early
     (KeyboardInterrupt, `SweepStopped` on Ctrl-C, or `DensityError`)."""
@@ -265,6 +285,7 @@ def _run(args, stop) -> int:
         print(json.dumps(json.loads(preset_text)) if args.json else preset_text)
         return 0
 
+    _specialise(args, t, stage, settings)
     progress = None if quiet else Progress(sampler.total_sweeps()).start()
     completed = False
     try:
@@ -273,8 +294,11 @@ def _run(args, stop) -> int:
     finally:
         if progress is not None:
             progress.stop(completed)
+    spec = _specialise_status(args, t, stage)  # as the last sweep left it, before the report's own work
     result = sampler.result()
     report = build_report(t, sampler, stage, settings, result, threads, args.out)
+    if spec is not False:
+        report["specialised_2d"] = spec
     report.update(partial=stopped is not None, recorded_sweeps=recorded_sweeps(stage, settings), kept_sweeps=kept)
     result.update(partial=stopped is not None, sweeps_completed=sampler.sweep_count)
     saved = "nothing saved"

@@ -1,9 +1,10 @@
-"""Fixed runs whose draws were saved before the architecture refactor (issue 9).
+"""Fixed runs whose draws were saved (first before the architecture refactor, issue 9).
 
 `tests/sampler/data/reference_draws.npz` holds, per case, the final positions, their log
-densities, the recorded draws and the random streams' state after the run, produced by
-the sampler as it was before the refactor (`python tests/sampler/reference_cases.py`
-rewrites it: do that only for a deliberate change of the algorithm). The test
+densities, the recorded draws and the random streams' state after the run
+(`python tests/sampler/reference_cases.py` rewrites it: do that only for a deliberate change
+of the algorithm or of how the streams draw). Rewritten once since the refactor: when normal
+and exponential draws moved from Box-Muller and -log(-log u) to the ziggurat (issue 14). The test
 `test_reference_draws.py` reruns every case and demands bit-identical arrays: same seed,
 same draws, for every stage and the variants that take other code paths.
 """

@@ -1,8 +1,8 @@
-"""Same seed, same draws as before the architecture refactor, for every stage and for the
-variants that take other code paths (integrators, gradients, SPSA forms, hot start,
-triggers, mass, fixed Metropolis scale, 3 rungs, the naive swap rule, the n-D pipeline).
+"""Same seed, same draws as the saved ones, for every stage and for the variants that take
+other code paths (integrators, gradients, SPSA forms, hot start, triggers, mass, fixed
+Metropolis scale, 3 rungs, the naive swap rule, the n-D pipeline).
 
-The arrays were saved by `reference_cases.py` from the sampler before the refactor; a
+The arrays were saved by `reference_cases.py` (see there for when they were rewritten); a
 change that alters any draw (a reordered random draw, a different floating-point
 expression) fails here. Negative control: a different seed must not reproduce them.
 """
