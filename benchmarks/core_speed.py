@@ -7,6 +7,7 @@
     python benchmarks/core_speed.py --scaling       # only walker scaling
     python benchmarks/core_speed.py --cold-start    # only the cold start of a fresh process
     python benchmarks/core_speed.py --where         # where the time goes: kernel variants vs the hand loop
+    python benchmarks/core_speed.py --with-compile  # fresh processes: the target-inlined copy's compile included
     python benchmarks/core_speed.py --per-target    # start-up per built-in target (slow: empty cache each)
 
 Prints: mdhmc's diffusion stage (the thread's algorithm, `Settings.thread`) against a plain
@@ -267,42 +268,97 @@ def hand_rate(walkers, trajectories, steps, step_size, threads, numpy_rng=False)
     return walkers * trajectories * steps / (time.perf_counter() - t0)
 
 
-def mdhmc_rate(walkers, trajectories, steps, step_size, threads):
+def mdhmc_rate(walkers, trajectories, steps, step_size, threads, specialised=False):
     """Steps/s of ``Sampler(stage="diffusion")`` on the thread's algorithm, same workload
-    (every sweep: Python driver, recording and statistics included), after a warm-up run."""
-    from mdhmc.sampler import Sampler
+    (every sweep: Python driver, recording and statistics included), after a warm-up run.
+    ``specialised``: with the target-inlined 2-D path (`sampler.specialise`), compiled and
+    checked before timing; else the general path."""
+    from mdhmc.sampler import Sampler, specialise
 
     numba.set_num_threads(threads)
     t = mixture_target()
-    Sampler(t, Settings.thread(walkers=4, steps=2, diffusion_sweeps=1), stage="diffusion").run()
-    sampler = Sampler(t, Settings.thread(walkers=walkers, steps=steps, step_size=step_size,
-                                         diffusion_sweeps=trajectories), stage="diffusion")
-    t0 = time.perf_counter()
-    sampler.run()
-    return sampler.totals["steps"] / (time.perf_counter() - t0)
+    if specialised:
+        specialise.start(t)
+        specialise.wait(t)
+    ready = specialise.ready
+    if not specialised:  # the general path, even once this process has the copy
+        specialise.ready = lambda log_density: None
+    try:
+        Sampler(t, Settings.thread(walkers=4, steps=2, diffusion_sweeps=1), stage="diffusion").run()
+        sampler = Sampler(t, Settings.thread(walkers=walkers, steps=steps, step_size=step_size,
+                                             diffusion_sweeps=trajectories), stage="diffusion")
+        t0 = time.perf_counter()
+        sampler.run()
+        return sampler.totals["steps"] / (time.perf_counter() - t0)
+    finally:
+        specialise.ready = ready
 
 
 def versus_hand(walkers=100, trajectories=100, steps=5000, step_size=0.002, threads=(1, 2), rounds=10):
-    """The workload in ``rounds`` interleaved parts (hand, mdhmc, hand with np.random, ...); the best
-    part of each counts, so that a load spike on a shared machine does not decide the ratio."""
+    """The workload in ``rounds`` interleaved parts (hand, mdhmc, ...); the best part of each
+    counts, so that a load spike on a shared machine does not decide the ratio."""
     print(f"## Diffusion vs a hand-written numba loop: 4-Gaussian mixture in 2D, {walkers} walkers x "
           f"{trajectories} trajectories x {steps:,} steps, step {step_size} (best of {rounds} interleaved parts)\n")
     print("Two hand loops: `hand_loop` draws from the sampler's own xoshiro streams (Box-Muller normals,\n"
-          "-log(-log u) Gumbel keys); `hand_loop_numpy` from numba's `np.random`, as a user would write it.\n")
-    print("| threads | hand loop (xoshiro) steps/s | hand loop (np.random) steps/s | mdhmc steps/s "
-          "| mdhmc / hand (xoshiro) | mdhmc / hand (np.random) |\n|---|---|---|---|---|---|")
+          "-log(-log u) Gumbel keys); `hand_loop_numpy` from numba's `np.random`, as a user would write it.\n"
+          "mdhmc: the general 2-D path (target through a function pointer), and the copy with the target\n"
+          "inlined (`sampler.specialise`, steady state: compiled before timing).\n")
+    print("| threads | hand loop (xoshiro) | hand loop (np.random) | mdhmc general | mdhmc target inlined "
+          "| general / hand (xoshiro) | inlined / hand (xoshiro) | general / hand (np.random) "
+          "| inlined / hand (np.random) |\n|---|---|---|---|---|---|---|---|---|")
     out = {}
     part = max(1, trajectories // rounds)
     for th in threads:
-        hand = ours = hand_np = 0.0
+        best = dict.fromkeys(("hand", "hand_np", "general", "inlined"), 0.0)
         for _ in range(rounds):
-            hand = max(hand, hand_rate(walkers, part, steps, step_size, th))
-            ours = max(ours, mdhmc_rate(walkers, part, steps, step_size, th))
-            hand_np = max(hand_np, hand_rate(walkers, part, steps, step_size, th, numpy_rng=True))
-        out[th] = {"vs_hand": ours / hand, "vs_hand_numpy": ours / hand_np}
-        print(f"| {th} | {hand / 1e6:.2f} M | {hand_np / 1e6:.2f} M | {ours / 1e6:.2f} M | {ours / hand:.2f}x "
-              f"| {ours / hand_np:.2f}x |", flush=True)
+            best["hand"] = max(best["hand"], hand_rate(walkers, part, steps, step_size, th))
+            best["general"] = max(best["general"], mdhmc_rate(walkers, part, steps, step_size, th))
+            best["hand_np"] = max(best["hand_np"], hand_rate(walkers, part, steps, step_size, th, numpy_rng=True))
+            best["inlined"] = max(best["inlined"], mdhmc_rate(walkers, part, steps, step_size, th, specialised=True))
+        out[th] = {k: v for k, v in best.items()}
+        h, hn, g, i = best["hand"], best["hand_np"], best["general"], best["inlined"]
+        print(f"| {th} | {h / 1e6:.2f} M | {hn / 1e6:.2f} M | {g / 1e6:.2f} M | {i / 1e6:.2f} M | {g / h:.2f}x "
+              f"| {i / h:.2f}x | {g / hn:.2f}x | {i / hn:.2f}x |", flush=True)
     return out
+
+
+WITH_COMPILE_SNIPPET = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from benchmarks.core_speed import mixture_target
+from mdhmc.sampler import Sampler, Settings, specialise
+t = mixture_target()
+if sys.argv[1] == "inlined":
+    specialise.start(t)
+s = Sampler(t, Settings.thread(walkers=int(sys.argv[2]), steps=5000, step_size=0.002,
+                               diffusion_sweeps=int(sys.argv[3])), stage="diffusion")
+s.run()
+print(json.dumps({"wall_s": time.perf_counter() - t0, "status": specialise.status(t)}))
+"""
+
+
+def with_compile(runs=((100, 100), (1000, 100)), repeats=2):
+    """Fresh processes (warm numba cache), import to last sweep: the general path against
+    `specialise.start` at the beginning, whose ~10 s compile runs beside the sampler."""
+    print("## The issue's workload in a fresh process, compile included (warm numba cache, 2 threads)\n")
+    print("| walkers x trajectories x steps | general: wall s | target inlined, started at the beginning: wall s "
+          "| compile s | sweeps that ran the inlined copy |\n|---|---|---|---|---|")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for walkers, trajectories in runs:
+        best = {}
+        for _ in range(repeats):
+            for kind in ("general", "inlined"):
+                r = subprocess.run([sys.executable, "-c", WITH_COMPILE_SNIPPET, kind, str(walkers), str(trajectories)],
+                                   capture_output=True, text=True, cwd=here)
+                if r.returncode != 0:
+                    raise RuntimeError(r.stderr[-2000:])
+                got = json.loads(r.stdout.strip().splitlines()[-1])
+                if kind not in best or got["wall_s"] < best[kind]["wall_s"]:
+                    best[kind] = got
+        st = best["inlined"]["status"]
+        print(f"| {walkers:,} x {trajectories} x 5,000 | {best['general']['wall_s']:.1f} | "
+              f"{best['inlined']['wall_s']:.1f} | {st['seconds'] if st['seconds'] is not None else '-'} | "
+              f"{st['sweeps']} of {trajectories} |", flush=True)
 
 
 # ---------------------------------------------------------------- where the time goes
@@ -323,33 +379,33 @@ ABLATIONS = {
 
 
 def _variant(edits, inline_target=None):
+    """The 2-D path with ``edits`` (None where an anchor is gone), compiled from its source with
+    `_trajectory_2d`'s signature, and a sweep that runs it (the sweep calls it through a pointer);
+    ``inline_target``: with that target's log density inlined, as `sampler.specialise` does."""
     import inspect
+
+    from mdhmc.sampler import specialise
 
     code = inspect.getsource(diffusion._trajectory_2d.py_func).split("\n", 1)[1]  # without the decorator
     for old, new in edits:
         if old not in code:
             return None
         code = code.replace(old, new)
-    sweep = inspect.getsource(diffusion.diffusion_sweep.py_func)
     ns = dict(vars(diffusion))
     if inline_target is not None:
-        # the target's log density inlined at numba's IR level (no call through a pointer: nothing
-        # spilled around it), read through the same argument buffer
         density = numba.njit(inline="always")(inline_target.log_density.py_func)
-
-        def _lp_at(log_density, buf, x0, x1):
-            buf[0] = x0
-            buf[1] = x1
-            return density(buf)
-
-        ns["_lp_at"] = numba.njit(inline="always")(_lp_at)
-        spsa = inspect.getsource(diffusion._spsa_2d.py_func).split("\n", 1)[1]
-        exec(spsa, ns)  # noqa: S102 -- the kernel's own source
-        ns["_spsa_2d"] = numba.njit(inline="always")(ns["_spsa_2d"])
+        ns["_lp_at"] = numba.njit(inline="always")(specialise._with_globals(diffusion._lp_at_target,
+                                                                            _TARGET_LOG_DENSITY=density))
+        ns["_spsa_2d"] = numba.njit(inline="always")(specialise._with_globals(diffusion._spsa_2d.py_func,
+                                                                              _lp_at=ns["_lp_at"]))
     exec(code, ns)  # noqa: S102 -- the kernel's own source, edited above
-    ns["_trajectory_2d"] = numba.njit(nogil=True)(ns["_trajectory_2d"])
-    exec(sweep[sweep.index("def diffusion_sweep"):], ns)  # noqa: S102
-    return numba.njit(nogil=True, parallel=True)(ns["diffusion_sweep"])
+    trajectory = numba.njit(diffusion.TRAJECTORY_2D_SIGNATURE, nogil=True)(ns["_trajectory_2d"])
+
+    def sweep(log_density, grad_log_density, _trajectory_2d, *rest):
+        diffusion_sweep(log_density, grad_log_density, trajectory, *rest)
+
+    diffusion_sweep = diffusion.diffusion_sweep
+    return sweep
 
 
 def where_time_goes(walkers=20, steps=5000, step_size=0.002, rounds=12):
@@ -519,6 +575,8 @@ def main(argv=None):
     ap.add_argument("--where", action="store_true", help="only where the time goes (kernel variants, 1 thread)")
     ap.add_argument("--per-target", action="store_true", help="only start-up per built-in target (slow)")
     ap.add_argument("--thread-workload", action="store_true", help="only scorpio, 5,000 x 5,000 (the thread's run)")
+    ap.add_argument("--with-compile", action="store_true",
+                    help="only the workload in fresh processes, the target-inlined copy's compile included")
     args = ap.parse_args(argv)
     threads = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
     if args.where:
@@ -527,6 +585,8 @@ def main(argv=None):
         return per_target_startup()
     if args.thread_workload:
         return thread_workload(args.quick)
+    if args.with_compile:
+        return with_compile()
     only = args.vs_hand or args.scaling or args.cold_start
     if args.vs_hand or not only:
         versus_hand(trajectories=20 if args.quick else 100, threads=threads)

@@ -20,12 +20,12 @@ import importlib
 from .settings import STAGES, Settings, SettingsError
 
 __all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "adaptation", "diffusion",
-           "hamiltonian", "hmc", "metropolis", "moves", "tempering", "trim"]
+           "hamiltonian", "hmc", "metropolis", "moves", "specialise", "tempering", "trim"]
 
 # The kernels compile (or load from numba's cache) when their modules are imported: import them
 # on first use, so that `mdhmc --help`, `mdhmc targets` and a Ctrl-C at start-up stay instant.
 _LAZY = {"EnsembleState": "ensemble", "init": "ensemble", "Sampler": "pipeline"}
-_MODULES = {"adaptation", "diffusion", "hamiltonian", "hmc", "metropolis", "moves", "tempering", "trim"}
+_MODULES = {"adaptation", "diffusion", "hamiltonian", "hmc", "metropolis", "moves", "specialise", "tempering", "trim"}
 
 
 def __getattr__(name: str):
