@@ -618,6 +618,8 @@ def build_kernel(target, mass=None, tracked: int = 0):
                             WEIGHTINGS.index(params.weighting), metric,
                             trk_in_block, bufs["traj_x"], bufs["traj_logw"], bufs["traj_energy"],
                             bufs["traj_trigger"], traj_len, scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
+        if dim == 2:
+            specialise.sweep_done(lp_fn)  # a requested copy compiles from now on, beside the sampler
         trk = None
         if 0 <= tracked < n:
             L = int(traj_len[0])

@@ -4,11 +4,12 @@ The kernels take the target's log density as a function pointer (`targets._jit`:
 once, cached on disk, nothing compiled per target). In 2-D that call is the largest cost of
 a step beyond the density itself: x86-64 has no callee-saved floating-point registers, so
 what the trajectory keeps in registers (point, momentum, gradient, stream state) is saved
-and reloaded around each of the step's two calls. `start(target)` compiles, in a background
-thread, a copy of `diffusion._trajectory_2d` with the target's log density inlined; the
-sweep calls the 2-D path through a pointer once per trajectory, so from the first sweep
-after the copy is ready it runs the copy (12% more steps/s on the benchmark's mixture:
-benchmarks/RESULTS.md, "Core speed (#14)").
+and reloaded around each of the step's two calls. After `start(target)`, a background thread
+compiles a copy of `diffusion._trajectory_2d` with the target's log density inlined,
+beginning when the next diffusion sweep ends (the kernels that sweep loads are loaded by
+then); the sweep calls the 2-D path through a pointer once per trajectory, so from the first
+sweep after the copy is ready it runs the copy (13-17% more steps/s on the benchmark's
+mixture: benchmarks/RESULTS.md, "Core speed (#14)").
 
 Same draws: the copy runs the same floating-point operations in the same order, and before
 it is used it must reproduce the general path bit for bit on probe sweeps (two settings,
@@ -32,19 +33,22 @@ import types as _pytypes
 import numba as nb
 import numpy as np
 
-__all__ = ["start", "ready", "wait", "status", "worth_it", "AUTO_MIN_STEPS"]
+__all__ = ["start", "ready", "sweep_done", "wait", "status", "worth_it", "AUTO_MIN_STEPS"]
 
-#: walkers x steps x diffusion sweeps from which `mdhmc run --specialise auto` specialises: at
-#: ~10 M steps/s on two threads that is >= 30 s of diffusion, three times the compile (which
-#: takes one of the two cores for ~10 s and buys 12% of what runs after it)
-AUTO_MIN_STEPS = 300_000_000
+#: walkers x steps x diffusion sweeps from which `mdhmc run --specialise auto` specialises: ~100 s
+#: of diffusion on two threads here. Measured (`core_speed.py --with-compile`, fresh processes, 2
+#: threads): 5e7 steps 8.8 s -> 15.9 s (the compile outlasts the run and slows it), 5e8 57.6 ->
+#: 57.2 s, 1.5e9 172.8 -> 160.8 s
+AUTO_MIN_STEPS = 1_000_000_000
 
 
 class _Job:
-    def __init__(self):
+    def __init__(self, target):
+        self.target = target
+        self.thread = None  # started after the first diffusion sweep (see `sweep_done`)
         self.done = threading.Event()
         self.kernel = None  # the checked copy, once ready
-        self.state = "compiling"  # -> "ready" | "not used: <why>"
+        self.state = "waiting for the first sweep"  # -> "compiling" -> "ready" | "not used: <why>"
         self.seconds = None  # compile + probe
         self.used = 0  # diffusion sweeps that ran it
 
@@ -124,18 +128,34 @@ def _run(target, job):
 
 
 def start(target) -> bool:
-    """Start compiling ``target``'s specialised 2-D path in the background (once per process
-    and target); the diffusion kernels use it from their first sweep after it is ready.
+    """Ask for ``target``'s specialised 2-D path (once per process and target). It compiles in a
+    background thread from the end of the next diffusion sweep on: numba's compiler lock, held by
+    the compile, would otherwise make that sweep wait for the kernels it still has to load.
     False where there is none to make: not 2-D, or a log density that is not a numba function."""
     lp = target.log_density
     if target.dim != 2 or getattr(lp, "py_func", None) is None:
         return False
     with _LOCK:
-        if lp in _JOBS:
-            return True
-        job = _JOBS[lp] = _Job()
-    threading.Thread(target=_run, args=(target, job), name=f"mdhmc-specialise-{target.name}", daemon=True).start()
+        if lp not in _JOBS:
+            _JOBS[lp] = _Job(target)
     return True
+
+
+def _spawn(job) -> None:
+    with _LOCK:
+        if job.thread is not None:
+            return
+        job.state = "compiling"
+        job.thread = threading.Thread(target=_run, args=(job.target, job), daemon=True,
+                                      name=f"mdhmc-specialise-{job.target.name}")
+    job.thread.start()
+
+
+def sweep_done(log_density) -> None:
+    """Called by the diffusion kernel after each sweep: starts a requested compile."""
+    job = _JOBS.get(log_density)
+    if job is not None and job.thread is None:
+        _spawn(job)
 
 
 def ready(log_density):
@@ -149,13 +169,18 @@ def ready(log_density):
 
 
 def wait(target, timeout: float | None = None) -> bool:
-    """Wait for ``target``'s copy (started by `start`); True if it is ready and in use."""
+    """Wait for ``target``'s copy (asked for by `start`; compiling from now if no sweep started
+    it yet); True if it is ready and in use."""
     job = _JOBS.get(target.log_density)
-    return job is not None and job.done.wait(timeout) and job.kernel is not None
+    if job is None:
+        return False
+    _spawn(job)
+    return job.done.wait(timeout) and job.kernel is not None
 
 
 def status(target) -> dict | None:
-    """{"state": "compiling" | "ready" | "not used: ...", "seconds": compile + probe time,
+    """{"state": "waiting for the first sweep" | "compiling" | "ready" | "not used: ...",
+    "seconds": compile + probe time,
     "sweeps": diffusion sweeps that ran the copy so far} or None (never started)."""
     job = _JOBS.get(target.log_density)
     if job is None:

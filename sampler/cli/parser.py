@@ -298,8 +298,8 @@ def _add_run(sub) -> None:
                    help="on a log density that raises, print its traceback too")
     o.add_argument("--specialise", choices=("auto", "on", "off"), default="auto",
                    help="compile the 2-D diffusion path with the target inlined, in the background, and switch "
-                   "to it when ready (same draws, ~12%% faster; a ~10 s compile per process). auto: for 2-D "
-                   "runs of at least 3e8 diffusion steps (walkers x steps x diffusion sweeps)")
+                   "to it when ready (same draws, 13-17%% more steps/s; a 10-20 s compile per process). auto: for "
+                   "2-D runs of at least 1e9 diffusion steps (walkers x steps x diffusion sweeps)")
     o.add_argument("--dask", metavar="local:N|tcp://HOST:PORT",
                    help="run the diffusion sweeps' walkers in blocks on Dask workers: a LocalCluster of N worker "
                    "processes, or a running scheduler (same draws; the exact moves run here)")
