@@ -165,6 +165,7 @@ class Sampler:
         if not keep_counters:
             self.totals.clear()
         self.trim_info = None
+        self._advance_pipeline()  # diffusion_sweeps = 0: trim and temper from the first sweep
 
     def _build_exact(self, s: Settings, stage: str) -> _Ladder:
         """The temperature ladder and the exact moves (the ``moves`` mix, swaps, and in stage hmc

@@ -95,6 +95,18 @@ def test_stage_switch_keeps_walkers_and_pipeline_advances():
         s.set_stage("bogus")
 
 
+@pytest.mark.parametrize("diffusion_sweeps", [0, 1])
+def test_pipeline_runs_exactly_its_diffusion_sweeps(diffusion_sweeps):
+    """diffusion_sweeps = 0 trims and tempers from the first sweep (it ran one diffusion sweep
+    before); 1 is the control that one diffusion sweep still runs."""
+    s = Sampler(targets.get("scorpio"), Settings(walkers=100, steps=20, diffusion_sweeps=diffusion_sweeps, sweeps=4,
+                                                  warmup=1, seed=2))
+    s.run()
+    phases = [rec["phase"] for rec in s.history]
+    assert len(phases) == s.total_sweeps() == diffusion_sweeps + 4
+    assert phases.count("diffusion") == diffusion_sweeps and s.trim_info is not None
+
+
 def test_k_rung_ladder_is_geometric_and_swaps_between_neighbours():
     s = Sampler(targets.get("stiff-wells", dim=10), Settings(walkers=200, rungs=4, t_hot=8.0, sweeps=30, warmup=10),
                 stage="tempering")
