@@ -559,7 +559,7 @@ class DiffusionInfo(NamedTuple):
     step_dh2: np.ndarray | None = None
 
 
-def build_kernel(target, mass=None, tracked: int = 0):
+def build_kernel(target, mass=None, tracked: int = 0, trajectory_2d=None):
     """Return ``step(state, params, chunks=None, scale=None) -> (state, DiffusionInfo)``.
 
     Buffers are allocated once per (walkers, steps) shape and reused. ``mass`` is a
@@ -569,6 +569,8 @@ def build_kernel(target, mass=None, tracked: int = 0):
     mass / S^2 and S is the SPSA perturbation's metric (None: neither).
     ``step.buffers`` holds the scratch: row ``scratch[i, 0]`` is walker i's current point,
     ``scratch[i, 5]`` its last SPSA-perturbed point (where a failing density was called).
+    ``trajectory_2d``: the 2-D path to run (default: the target's specialised copy once it is
+    ready, `sampler.specialise`, else `_trajectory_2d`).
     """
     dim = target.dim
     base_inv_mass, base_sqrt_mass = diagonal_mass(mass, dim)
@@ -604,7 +606,9 @@ def build_kernel(target, mass=None, tracked: int = 0):
         x, lp, rng, scratch = state.positions, state.log_density, state.rng, bufs["scratch"]
         mode = GRADIENTS.index(params.gradient)
         # the target's own copy of the 2-D path once it is compiled and checked (same draws)
-        traj_2d = specialise.ready(lp_fn) if dim == 2 else None
+        traj_2d = trajectory_2d
+        if traj_2d is None and dim == 2:
+            traj_2d = specialise.ready(lp_fn)
         if traj_2d is None:
             traj_2d = _trajectory_2d
         for lo, hi in blocks(chunks, "diffusion", n):

@@ -89,23 +89,13 @@ def _probe_differs(target, kernel) -> str | None:
     from .ensemble import init
     from .settings import Settings
 
-    grad = target.grad_log_density if target.grad_log_density is not None else d._no_gradient
-    ones = np.ones(2)
     for s in (Settings.thread(steps=40), Settings(steps=40, step_size=0.05)):
         p = d.DiffusionParams.from_settings(s)
         outs = []
         for traj in (d._trajectory_2d, kernel):
-            st = init(target, 8, 20171)
-            n = st.walkers
-            fstats = np.zeros((n, d.N_FSTATS))
-            icounts = np.zeros((n, d.N_ICOUNTS), dtype=np.int64)
-            d.diffusion_sweep(target.log_density, grad, traj, st.positions, st.log_density, st.rng, ones, ones,
-                              float(p.step_size), int(p.steps), float(p.delta), float(p.viscosity_gain),
-                              float(p.noise), float(p.hot), float(p.trigger), 0, float(p.spsa_c), int(p.spsa_k),
-                              bool(p.spsa_two_sided), p.integrator == "leapfrog", d.WEIGHTINGS.index(p.weighting),
-                              ones, -1, np.empty((1, 2)), np.empty(1), np.empty((1, 4)), np.zeros(1, dtype=np.bool_),
-                              np.zeros(1, dtype=np.int64), np.zeros((n, 7, 2)), fstats, icounts)
-            outs.append((st.positions, st.log_density, st.rng, fstats, icounts))
+            st, info = d.build_kernel(target, tracked=-1, trajectory_2d=traj)(init(target, 8, 20171), p)
+            totals = np.array([v for v in info if isinstance(v, (int, float))], dtype=np.float64)
+            outs.append((st.positions, st.log_density, st.rng, info.step_dh2, totals))
         if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(*outs)):
             return "its draws differ from the general kernel's on a probe sweep"
     return None

@@ -171,7 +171,7 @@ def _specialise(args, t, stage, settings):
         specialise.start(t)
 
 
-def _specialise_status(args, t, stage):
+def _specialise_status(t, stage):
     """`specialise.status` for a 2-D run with diffusion (None: not started), False where it does not apply."""
     from .. import specialise
 
@@ -294,7 +294,7 @@ def _run(args, stop) -> int:
     finally:
         if progress is not None:
             progress.stop(completed)
-    spec = _specialise_status(args, t, stage)  # as the last sweep left it, before the report's own work
+    spec = _specialise_status(t, stage)  # as the last sweep left it, before the report's own work
     result = sampler.result()
     report = build_report(t, sampler, stage, settings, result, threads, args.out)
     if spec is not False:
