@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Case", "CASES", "SMOKE_BUDGETS", "case", "Reference", "reference", "pool", "sliced_w1_sorted",
+from mdhmc.sampler.diagnostics import ExactReference, ks_sorted
+
+__all__ = ["Case", "CASES", "SMOKE_BUDGETS", "case", "Reference", "reference", "pool",
            "MAX_POOL", "EXACT_N"]
 
 MAX_POOL = 4000  # points per accuracy evaluation (thinned evenly in time, pooled over chains)
@@ -124,28 +126,6 @@ def pool(sweeps, max_points: int = MAX_POOL, rng_seed: int = 0) -> np.ndarray:
     return X
 
 
-def _w1_sorted(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
-    """1-D W1 between two sorted samples (scipy's `_cdf_distance` with p=1, unweighted)."""
-    allv = np.concatenate([a_sorted, b_sorted])
-    allv.sort(kind="mergesort")
-    deltas = np.diff(allv)
-    fa = np.searchsorted(a_sorted, allv[:-1], "right") / a_sorted.size
-    fb = np.searchsorted(b_sorted, allv[:-1], "right") / b_sorted.size
-    return float(np.sum(np.abs(fa - fb) * deltas))
-
-
-def _directions(dim: int, n_directions: int = 64, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)  # the same directions as sampler.diagnostics.sliced_w1
-    dirs = rng.standard_normal((n_directions, dim))
-    return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
-
-
-def sliced_w1_sorted(a: np.ndarray, b_proj_sorted: np.ndarray, dirs: np.ndarray) -> float:
-    """`sampler.diagnostics.sliced_w1(a, b)` given ``b``'s projections on ``dirs``, sorted."""
-    proj = np.sort(np.asarray(a, dtype=np.float64) @ dirs.T, axis=0)
-    return float(np.mean([_w1_sorted(proj[:, k], b_proj_sorted[k]) for k in range(dirs.shape[0])]))
-
-
 class Reference:
     """Exact facts about one case and the metrics of a pool of draws against them."""
 
@@ -155,13 +135,12 @@ class Reference:
         self.exact = np.asarray(t.sample_exact(exact_n, np.random.default_rng(seed)), dtype=np.float64)
         self.mean, self.sd = self._moments()
         if c.kind == "mixture":
-            self.dirs = _directions(t.dim)
-            self.exact_proj_sorted = np.sort(self.exact @ self.dirs.T, axis=0).T.copy()
+            self.w1_reference = ExactReference(self.exact)
             from mdhmc.sampler.diagnostics import mass_fractions
 
             self.exact_mass = mass_fractions(t, self.exact)
         if c.kind == "funnel":
-            self.exact_sorted = np.sort(self.exact, axis=0).T.copy()
+            self.exact_sorted = np.sort(self.exact, axis=0).T.copy()  # (dim, n)
 
     def _moments(self):
         t, c = self.target, self.case
@@ -195,7 +174,7 @@ class Reference:
         if c.kind == "funnel":
             out["z_v"] = float(z[-1])
             out["log_sd_max"] = float(lsd[-1])
-            ks = [_ks_sorted(np.sort(X[:, j]), self.exact_sorted[j]) for j in range(X.shape[1])]
+            ks = [ks_sorted(np.sort(X[:, j]), self.exact_sorted[j]) for j in range(X.shape[1])]
             out["ks_v"] = float(ks[-1])
             out["ks_x"] = float(max(ks[:-1]))
             out["v_mean"] = float(X[:, -1].mean())
@@ -205,7 +184,7 @@ class Reference:
         if c.kind == "mixture":
             from mdhmc.sampler.diagnostics import mass_fractions
 
-            out["w1"] = sliced_w1_sorted(X, self.exact_proj_sorted, self.dirs)
+            out["w1"] = self.w1_reference.sliced_w1(X)
             mf = mass_fractions(self.target, X)
             out["mass_err"] = float(np.max(np.abs(mf - self.exact_mass)))
             out["mass"] = [round(float(v), 4) for v in mf]
@@ -218,14 +197,6 @@ class Reference:
         rows = [self.metrics(self.target.sample_exact(n, np.random.default_rng(1000 + r))) for r in range(reps)]
         keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
         return {k: float(np.median([r[k] for r in rows])) for k in keys}
-
-
-def _ks_sorted(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
-    """Two-sample KS statistic (as scipy.stats.ks_2samp) of two sorted samples."""
-    allv = np.concatenate([a_sorted, b_sorted])
-    fa = np.searchsorted(a_sorted, allv, "right") / a_sorted.size
-    fb = np.searchsorted(b_sorted, allv, "right") / b_sorted.size
-    return float(np.max(np.abs(fa - fb)))
 
 
 @functools.lru_cache(maxsize=16)

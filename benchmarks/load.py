@@ -69,24 +69,36 @@ def drive(browser, server, n: int, seconds: float, query: str = "", settle: floa
             "sessions": pages}
 
 
-def drive_clients(server, n: int, seconds: float, query: str = "", per_process: int = 5) -> dict:
+def drive_clients(server, n: int, seconds: float, query: str = "", per_process: int = 5,
+                  settle: float = 8.0) -> dict:
     """``n`` headless Bokeh clients in processes of ``per_process`` (one GIL each), counted together
-    over ``seconds`` once all are connected."""
+    over ``seconds``, from ``settle`` seconds after the server has opened all ``n`` sessions."""
     import json
     import subprocess
+    import tempfile
 
-    settle = 15.0 + 0.6 * n  # connecting: every new session builds its page on the server
-    start_at = time.time() + settle
+    start_file = Path(tempfile.mkdtemp(prefix="mdhmc-load-")) / "start"
     procs = []
     for k in range(0, n, per_process):
         m = min(per_process, n - k)
         cmd = [sys.executable, "-m", "benchmarks.bokeh_clients", server.url, "--clients", str(m),
-               "--start-at", str(start_at), "--seconds", str(seconds), "--query", query.lstrip("?")]
+               "--start-file", str(start_file), "--seconds", str(seconds), "--query", query.lstrip("?")]
         procs.append(subprocess.Popen(cmd, cwd=str(REPO), stdout=subprocess.PIPE, text=True))
+    # count from when every client holds its page, plus ``settle``: building a page takes the
+    # server's main thread seconds, and frames counted while others are still built measure that
+    t_open = time.monotonic()
+    while time.monotonic() < t_open + 600 and sum(int(f.read_text() or 0) for f in
+                                                  start_file.parent.glob("start.ready-*")) < n:
+        time.sleep(0.2)
+    build_s = time.monotonic() - t_open
+    start_at = time.time() + settle
+    start_file.write_text(repr(start_at))
     time.sleep(max(0.0, start_at - time.time()))
     c0, t0 = cpu_s(server.proc.pid), time.monotonic()
+    k0 = sum(cpu_s(pr.pid) for pr in procs)
     time.sleep(seconds)
     cpu, dt = cpu_s(server.proc.pid) - c0, time.monotonic() - t0
+    clients_cpu = (sum(cpu_s(pr.pid) for pr in procs) - k0) / dt  # they share the server's machine
     rss = server.rss_mb()
     rates, failed = [], []
     for pr in procs:
@@ -97,7 +109,7 @@ def drive_clients(server, n: int, seconds: float, query: str = "", per_process: 
     rates.sort()
     return {"clients": n, "min_updates_per_s": rates[0], "median_updates_per_s": rates[len(rates) // 2],
             "server_cpu_per_s": cpu / dt, "server_cpu_per_session": cpu / dt / n, "rss_mb": rss,
-            "failed": failed, "sessions": []}
+            "failed": failed, "open_all_s": build_s, "clients_cpu_per_s": clients_cpu, "sessions": []}
 
 
 def close(pages):
@@ -137,6 +149,7 @@ def main(argv=None) -> int:
         print(f"{args.sessions} sessions: updates/s per page min {room['min_updates_per_s']:.1f}, median "
               f"{room['median_updates_per_s']:.1f}; server CPU {room['server_cpu_per_s']:.2f} cores "
               f"({room['server_cpu_per_session'] * 1000:.0f} ms/s per session); RSS {room['rss_mb']:.0f} MiB"
+              + (f"; all pages open after {room['open_all_s']:.0f} s" if "open_all_s" in room else "")
               + (f"; failed: {room['failed']}" if room.get("failed") else ""), flush=True)
         ids = [int(m) for m in re.findall(r"session (\d+) opened", server.log())]
         presenter = ids[-args.sessions] if len(ids) >= args.sessions else ids[-1]
@@ -157,7 +170,8 @@ def main(argv=None) -> int:
         print(f"{args.viewers} viewers of session {presenter}: updates/s per page min "
               f"{watch['min_updates_per_s']:.1f}, median {watch['median_updates_per_s']:.1f}; server CPU "
               f"{watch['server_cpu_per_s']:.2f} cores ({watch['server_cpu_per_session'] * 1000:.0f} ms/s per viewer); "
-              f"RSS {watch['rss_mb']:.0f} MiB" + (f"; failed: {watch['failed']}" if watch.get("failed") else ""),
+              f"RSS {watch['rss_mb']:.0f} MiB"
+              + (f"; all pages open after {watch['open_all_s']:.0f} s" if "open_all_s" in watch else "") + (f"; failed: {watch['failed']}" if watch.get("failed") else ""),
               flush=True)
         if args.client == "chromium":
             close(watch["sessions"])

@@ -43,7 +43,7 @@ from mdhmc.dashboard.messages import Messages  # noqa: E402
 from mdhmc.dashboard.qq import QQPlots  # noqa: E402
 from mdhmc.dashboard.strip import StatisticsStrip  # noqa: E402
 from mdhmc.dashboard.temperatures import Temperatures  # noqa: E402
-from mdhmc.dashboard import registry  # noqa: E402
+from mdhmc.dashboard import registry, scheduler  # noqa: E402
 from mdhmc.dashboard.worker import Worker  # noqa: E402
 
 __all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page"]
@@ -52,6 +52,10 @@ log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
 VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
+# In a crowded server (a room of students) every session's frames, views and periodic callbacks
+# share one Python thread: above CROWD_FREE active sessions per core, the callback period and the
+# views' interval grow with the crowd, so the cloud keeps its frames (dashboard/scheduler.py)
+CROWD_FREE = 2
 #: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
 MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
     if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
@@ -155,6 +159,7 @@ class App(pn.viewable.Viewer):
         self._live_since = None
         self._closed = False
         self._callback = None
+        self._views_every_s, self._paced_at = VIEWS_EVERY_S, 0.0
         self._page = self._build_page()
         self._every_frame = tuple(v for v in (self.cloud, self.cloud_hmc, getattr(self, "animation", None),
                                               getattr(self, "capture", None)) if v is not None)
@@ -276,13 +281,31 @@ class App(pn.viewable.Viewer):
             return
         # no browser, no sweeps: between a page closing and the server dropping its session
         self.worker.suspend(not live)
+        self._pace()
         if live and self.flow.ready():
             try:
                 if not self.draw() and self._stale is not None \
-                        and time.monotonic() - self._full_at >= VIEWS_EVERY_S:
+                        and time.monotonic() - self._full_at >= self._views_every_s:
                     self.draw(self._stale)  # the last frame's views and strip were skipped
             except Exception:  # never let one bad frame stop the periodic callback
                 log.exception("mdhmc: frame failed")
+
+    def crowd(self) -> float:
+        """How many times more sessions than CROWD_FREE per core are active (at least 1)."""
+        return max(1.0, scheduler.active() / (CROWD_FREE * scheduler.CORES))
+
+    def _pace(self):
+        """Once a second: the callback period and the views' interval for the current crowd."""
+        now = time.monotonic()
+        if now - self._paced_at < 1.0:
+            return
+        self._paced_at = now
+        crowd = self.crowd()
+        self._views_every_s = VIEWS_EVERY_S * crowd
+        period = int(round(FRAME_MS * crowd / 10.0)) * 10
+        cb = self._callback
+        if cb is not None and cb.period != period:
+            cb.period = period  # Panel restarts the callback with the new period
 
     def close(self) -> bool:
         """Stop the periodic callback and the worker thread; True if the thread stopped."""
@@ -325,7 +348,7 @@ class App(pn.viewable.Viewer):
         now = time.monotonic()
         key = (frame.layout.version if frame.layout is not None else None, frame.stage, frame.phase,
                frame.rungs.version if frame.rungs is not None else None, frame.error_seq)
-        full = not self._live or key != self._full_key or now - self._full_at >= VIEWS_EVERY_S
+        full = not self._live or key != self._full_key or now - self._full_at >= self._views_every_s
         if full:
             self._full_key, self._full_at = key, now
         self._stale = None if full else frame

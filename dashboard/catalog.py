@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mdhmc import targets
+from mdhmc.sampler import diagnostics
 
 __all__ = ["ENV_VAR", "TargetEntry", "catalog", "target_names", "load_errors", "get_target", "dims_for",
-           "exact_draws", "density_image", "coord_names", "reload"]
+           "exact_draws", "exact_reference", "density_image", "coord_names", "reload"]
 
 ENV_VAR = "MDHMC_TARGET_FILES"
 
@@ -28,6 +29,7 @@ ENV_VAR = "MDHMC_TARGET_FILES"
 ND_DIMS = {"funnel": (2, 3, 5, 10, 20), "stiff-wells": (100, 2, 5, 10, 20, 50, 200)}
 
 EXACT_N = 20_000
+W1_DIRECTIONS, W1_POINTS = 24, 4000  # the live sliced W1 (dashboard/readout.py)
 GRID = 180
 
 
@@ -43,6 +45,7 @@ _lock = threading.RLock()
 _entries: dict[str, TargetEntry] | None = None
 _errors: list[str] = []
 _exact: dict = {}
+_reference: dict = {}
 _density: dict = {}
 
 
@@ -127,6 +130,19 @@ def exact_draws(t) -> np.ndarray | None:
             except Exception:
                 _exact[k] = None
         return _exact[k]
+
+
+def exact_reference(t) -> diagnostics.ExactReference | None:
+    """`exact_draws` sorted once for the live diagnostics (Q-Q, KS, sliced W1: 24 directions
+    against 4,000 of the draws); None without exact draws."""
+    exact = exact_draws(t)
+    if exact is None:
+        return None
+    k = _key(t)
+    with _lock:
+        if k not in _reference:
+            _reference[k] = diagnostics.ExactReference(exact, n_directions=W1_DIRECTIONS, w1_points=W1_POINTS)
+        return _reference[k]
 
 
 def coord_names(t) -> list[str]:

@@ -94,14 +94,14 @@ class WalkerCloud(pn.viewable.Viewer):
                            line_color="#000000", line_width=1.2)
             tg = p.scatter("x", "y", source=self.triggers, marker="triangle", size=10, fill_color="#ff7f00",
                            line_color="#7f3f00")
-            self.traj_items = [LegendItem(label="tracked walker's trajectory (size = weight)", renderers=[tr]),
-                               LegendItem(label="its start", renderers=[st]),
-                               LegendItem(label="drawn point", renderers=[ch])]
-            self.trig_item = LegendItem(label="trigger (momentum redrawn)", renderers=[tg])
+            self.traj_items = [LegendItem(label="tracked walker's trajectory (size = weight)", renderers=[tr],
+                                          visible=False),
+                               LegendItem(label="its start", renderers=[st], visible=False),
+                               LegendItem(label="drawn point", renderers=[ch], visible=False)]
+            self.trig_item = LegendItem(label="trigger (momentum redrawn)", renderers=[tg], visible=False)
         dv = p.scatter("x", "y", source=self.divs, marker="x", size=11, line_color="#e31a1c", line_width=2.2)
-        self.div_item = LegendItem(label="divergences (last sweep)", renderers=[dv])
-        self.rung_items: list = []
-        self._legend_key = None
+        self.div_item = LegendItem(label="divergences (last sweep)", renderers=[dv], visible=False)
+        self.rung_items: list = []  # one per swatch, made with it
         self.note = Label(x=8, y=8, x_units="screen", y_units="screen", text="", text_font_size="11px",
                           text_color="#666666", background_fill_color="white", background_fill_alpha=0.7)
         p.add_layout(self.note)
@@ -168,33 +168,44 @@ class WalkerCloud(pn.viewable.Viewer):
             self._has_hot = bool((~cold).any())
             self.hot_glyph.visible = self._has_hot and not self.hide_hot
         palette = [HMC] if self.hmc else (rung_palette(n_r) if n_r > 1 else [COLD])
+        grown = False
         while len(self.swatches) < len(palette):
             self.swatches.append(self.fig.scatter(x=[np.nan], y=[np.nan], size=6, fill_color=COLD, line_color="white",
                                                   line_width=0.4))
+            self.rung_items.append(LegendItem(label="", renderers=[self.swatches[-1]], visible=False))
+            grown = True
         for glyph, color in zip(self.swatches, palette):
             glyph.glyph.fill_color = color
         if n_r > 1:
-            self.rung_items = [LegendItem(label=f"T = {temps[r]:.3g}" + (" (cold)" if r == 0 else ""),
-                                          renderers=[self.swatches[r]]) for r in range(n_r)]
+            labels = [f"T = {temps[r]:.3g}" + (" (cold)" if r == 0 else "") for r in range(n_r)]
         else:
-            label = "exact HMC walkers (T = 1)" if self.hmc else "walkers (T = 1)"
-            self.rung_items = [LegendItem(label=label, renderers=[self.swatches[0]])]
+            labels = ["exact HMC walkers (T = 1)" if self.hmc else "walkers (T = 1)"]
+        # the legend's items are fixed models whose labels and visibility change: a new list of
+        # items changes the document's model graph, and Bokeh then walks every model of the page
+        # (~1,000) -- with the ladder adapting during warm-up, once per frame
+        for r, item in enumerate(self.rung_items):
+            show = r < len(labels)
+            if show and item.label != labels[r]:
+                item.label = labels[r]
+            if item.visible != show:
+                item.visible = show
+        if grown:
+            self.legend.items = self.rung_items + self.traj_items + [i for i in (self.trig_item, self.div_item) if i]
         if not self.hmc:
             self.fig.title.text = (f"{self._title}: {rg.walkers:,} walkers, "
                                    + ("colour = temperature rung" if n_r > 1 else "all at T = 1"))
-        self._legend_key = None
         self._refresh_legend()
 
     def _refresh_legend(self):
+        """Show the legend items of what is drawn now (visibility only: see `set_rungs`)."""
         traj = bool(len(self.traj.data["x"]))
         trig = bool(self.trig_item is not None and len(self.triggers.data["x"]))
         div = bool(len(self.divs.data["x"]))
-        key = (traj, trig, div, id(self.rung_items))
-        if key == self._legend_key:
-            return
-        self._legend_key = key
-        self.legend.items = (list(self.rung_items) + (self.traj_items if traj else [])
-                             + ([self.trig_item] if trig else []) + ([self.div_item] if div else []))
+        for items, show in ((self.traj_items, traj), ([self.trig_item] if self.trig_item else [], trig),
+                            ([self.div_item], div)):
+            for item in items:
+                if item.visible != show:
+                    item.visible = show
 
     def set_hide_hot(self, hide: bool):
         """Show only the T = 1 walkers (lecture toggle)."""

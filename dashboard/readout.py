@@ -35,6 +35,8 @@ QQ_PROBS = np.linspace(0.005, 0.995, 100)
 STATS_EVERY_S = 0.5  # Q-Q, mass, temperatures, strip (each such frame costs the browser a re-layout)
 HEAVY_EVERY_S = 1.0  # ESS / R-hat and sliced W1 (each once per second, in turn)
 RECENT_SWEEPS = 60  # recorded sweeps used for Q-Q, mass, ESS, W1
+W1_POOL = 1500  # points of the pool in the live sliced W1
+DIAG_SHARE = 0.1  # of the server's cores, at most, for all sessions' diagnostics together
 
 
 def make_layout(t, coords: tuple[int, int], version: int, side_by_side: bool) -> Layout:
@@ -213,17 +215,16 @@ def _pool(s: Sampler) -> tuple[np.ndarray, str]:
     return s.cold.copy(), "current cold walkers"
 
 
-def _qq(pool: np.ndarray, exact: np.ndarray | None, i: int, j: int) -> tuple[QQ, QQ] | None:
-    if exact is None or not len(pool):
+def _qq(pool: np.ndarray, ref: diag.ExactReference | None, i: int, j: int) -> tuple[QQ, QQ] | None:
+    if ref is None or not len(pool):
         return None
     out = []
     for c in (i, j):
         a = pool[:, c]
-        a = a[np.isfinite(a)]
+        a = np.sort(a[np.isfinite(a)])  # once, for the quantiles and the KS statistic
         if not len(a):
             return None
-        out.append(QQ(exact=np.quantile(exact[:, c], QQ_PROBS), sample=np.quantile(a, QQ_PROBS),
-                      ks=float(diag.ks_statistics(a[:, None], exact[:, c:c + 1])[0])))
+        out.append(QQ(exact=ref.quantiles(c, QQ_PROBS), sample=diag.sorted_quantiles(a, QQ_PROBS), ks=ref.ks(a, c)))
     return out[0], out[1]
 
 
@@ -267,7 +268,8 @@ def _strip(s: Sampler, segment: Segment | None = None) -> Strip:
         rungs=len(s.temperatures), has_exact=True)
 
 
-def _heavy(s: Sampler, pool: np.ndarray, exact, i: int, j: int, part: str, prev: Heavy) -> Heavy:
+def _heavy(s: Sampler, pool: np.ndarray, ref: diag.ExactReference | None, i: int, j: int, part: str,
+           prev: Heavy) -> Heavy:
     """ESS / R-hat (``part="ess"``) or sliced W1 (``part="w1"``): one part per call, so no
     single step holds the worker (or the GIL) for long."""
     ess, rhat, w1 = prev.ess, prev.rhat, prev.w1
@@ -283,9 +285,9 @@ def _heavy(s: Sampler, pool: np.ndarray, exact, i: int, j: int, part: str, prev:
                 rhat = float(np.nanmax(r)) if np.isfinite(r).any() else np.nan
             except Exception:
                 pass
-    if part == "w1" and exact is not None and len(pool) >= 2:
+    if part == "w1" and ref is not None and len(pool) >= 2:
         try:
-            w1 = diag.sliced_w1(pool[:1500], exact[:1500], n_directions=24)
+            w1 = ref.sliced_w1(pool[:: -(-len(pool) // W1_POOL)])  # at most W1_POOL, spread over the pool
         except Exception:
             pass
     return Heavy(ess, rhat, w1)
@@ -293,10 +295,18 @@ def _heavy(s: Sampler, pool: np.ndarray, exact, i: int, j: int, part: str, prev:
 
 class Diagnostics:
     """When to refresh the diagnostics, and the last ones: light ones every STATS_EVERY_S,
-    ESS/R-hat and W1 in turn every HEAVY_EVERY_S / 2."""
+    ESS/R-hat and W1 in turn every HEAVY_EVERY_S / 2 -- or less often in a crowded server.
 
-    def __init__(self):
+    ``crowd()`` is the number of sessions sharing ``cores`` cores; the diagnostics of all of
+    them together take at most ``DIAG_SHARE`` of those cores: a session waits at least its
+    last refresh's CPU time x crowd / (cores x DIAG_SHARE) between refreshes. Alone that
+    never binds (a refresh costs a few ms); twenty sessions on two cores refresh less often,
+    rather than spending the sweeps' and the frames' time on Q-Q plots."""
+
+    def __init__(self, crowd=lambda: 1, cores: int = 1):
         self.version = 0
+        self._crowd, self._cores = crowd, max(1, int(cores))
+        self.cost_s = 0.0  # CPU seconds of the last refresh (its thread's)
         self.clear()
 
     def clear(self):
@@ -305,14 +315,18 @@ class Diagnostics:
         self._t_light = self._t_heavy = 0.0
         self._turn = "w1"
 
+    def interval_s(self) -> float:
+        """Seconds between two refreshes now."""
+        return max(STATS_EVERY_S, self.cost_s * self._crowd() / (self._cores * DIAG_SHARE))
+
     def due(self) -> bool:
         """Whether the light diagnostics are due (worker thread)."""
-        return self.last is None or time.perf_counter() - self._t_light >= STATS_EVERY_S
+        return self.last is None or time.perf_counter() - self._t_light >= self.interval_s()
 
     def refresh(self, samplers: list[Sampler], t, coords: tuple[int, int], swaps: Swaps,
                 force: bool = False, heavy: bool = True, segment: Segment | None = None) -> Stats:
         """New diagnostics of ``samplers`` (main, then exact HMC beside it; worker thread)."""
-        now = time.perf_counter()
+        now, cpu0 = time.perf_counter(), time.thread_time()
         self._t_light = now
         parts: tuple = ()
         if heavy and (force or now - self._t_heavy >= HEAVY_EVERY_S / 2):
@@ -320,7 +334,7 @@ class Diagnostics:
             self._turn = "w1" if self._turn == "ess" else "ess"
             parts = ("ess", "w1") if force else (self._turn,)
         i, j = coords
-        exact = catalog.exact_draws(t)
+        ref = catalog.exact_reference(t)
         per = []
         for k, s in enumerate(samplers):
             pool, label = _pool(s)
@@ -331,11 +345,11 @@ class Diagnostics:
                 except Exception:
                     mass = None
             for part in parts:
-                self._heavy[k] = _heavy(s, pool, exact, i, j, part, self._heavy[k])
+                self._heavy[k] = _heavy(s, pool, ref, i, j, part, self._heavy[k])
             strip = _strip(s, segment if k == 0 else None)
-            if exact is None:
+            if ref is None:
                 strip = dataclasses.replace(strip, has_exact=False)
-            per.append(SamplerStats(strip=strip, pool_label=label, qq=_qq(pool, exact, i, j), mass=mass,
+            per.append(SamplerStats(strip=strip, pool_label=label, qq=_qq(pool, ref, i, j), mass=mass,
                                     heavy=self._heavy[k]))
         s = samplers[0]
         self.version += 1
@@ -343,4 +357,5 @@ class Diagnostics:
                           per_rung=s.walkers_per_rung(), temperatures=s.temperatures.copy(), swaps=swaps,
                           naive_swap=s.settings.naive_swap,
                           tempered=len(s.temperatures) > 1 and s.phase == "tempering")
+        self.cost_s = time.thread_time() - cpu0
         return self.last

@@ -2,10 +2,12 @@
 
 Every worker asks, per frame, how long it may sweep (`frame_budget_s`) and takes a core for
 each sweep (`slot`). The budget is wall-clock time: a session alone may sweep ``ALONE_S`` per
-frame (its "sweeps per frame" as set); with others active each gets a share of the cores and
-at most ``1 / MIN_FPS`` per frame -- fewer sweeps per frame, the pages keep updating. At most
-``CORES`` sweeps run at once (the numba kernels release the GIL), waiting workers are served in
-arrival order. A single sweep longer than the budget still runs whole: frames then wait for it.
+frame (its "sweeps per frame" as set); with ``n`` active, each may sweep
+``SWEEP_SHARE x CORES / (n x MIN_FPS)`` per frame, so that all of them at ``MIN_FPS`` frames/s
+leave the rest of the cores to drawing and sending frames -- fewer sweeps per frame, the pages
+keep updating (at least one sweep per frame always runs). At most ``CORES`` sweeps run at once
+(the numba kernels release the GIL), waiting workers are served in arrival order. A single
+sweep longer than the budget still runs whole: frames then wait for it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ __all__ = ["frame_budget_s", "slot", "active", "forget", "CORES"]
 
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 ALONE_S = 0.5  # one session alone: sweeping per frame, at most
-MAX_FPS = 50.0  # the periodic callback's rate
-MIN_FPS = 8.0  # never fewer frames than this per page (>= 5 updates/s with slack)
+MIN_FPS = 8.0  # frames per page the budget is set for (>= 5 updates/s with slack)
+SWEEP_SHARE = 0.6  # of the cores, for the sweeps of all sessions together when crowded
 ACTIVE_S = 1.0  # a worker that asked within this long is active
 
 _lock = threading.Lock()
@@ -47,7 +49,7 @@ def frame_budget_s(session: int) -> float:
     n = active()
     if n <= 1:
         return ALONE_S
-    return min(1.0 / MIN_FPS, max(1.0 / MAX_FPS, ALONE_S * CORES / n))
+    return min(1.0 / MIN_FPS, SWEEP_SHARE * CORES / (n * MIN_FPS))
 
 
 def forget(session: int) -> None:

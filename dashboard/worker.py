@@ -81,7 +81,7 @@ class Worker:
         self._last_publish = 0.0
         self._traj = (None, None, 0.0)  # (traces' version, trajectory, when) last sent
         self._progress = None
-        self._diag = readout.Diagnostics()
+        self._diag = readout.Diagnostics(crowd=scheduler.active, cores=scheduler.CORES)
         self.replicas = ReplicaTracker()  # a few walkers' rungs over time (dashboard/rungs.py)
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
                                                                  "sweeps_per_frame", *SETTING_NAMES]),

@@ -132,3 +132,31 @@ def test_app_runs_in_a_notebook_kernel(tmp_path):
                 os.environ[k] = v
     out = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("output_type") == "stream")
     assert out.startswith("frames "), out
+
+
+def test_the_cloud_legend_follows_the_ladder_without_new_models(app):
+    """Rung labels and visibility change in place: a new list of legend items would change the
+    page's model graph, and Bokeh then walks every model of the document (once per frame while
+    the ladder adapts)."""
+    from mdhmc.dashboard.frames import Rungs
+
+    doc = Document()
+    doc.add_root(pn.panel(app).get_root(doc))
+    cloud = app.cloud
+    rung = np.repeat(np.arange(3, dtype=np.int32), 10)
+
+    def show(temps, version):
+        cloud.set_rungs(Rungs(version=version, walkers=len(rung), rung=rung % len(temps),
+                              temperatures=np.asarray(temps, float), naive_swap=False, tempered=len(temps) > 1))
+        return [(i.label, i.visible) for i in cloud.legend.items if i in cloud.rung_items]
+
+    assert show([1.0, 1.8, 3.5], 1)[:3] == [("T = 1 (cold)", True), ("T = 1.8", True), ("T = 3.5", True)]
+    items, recomputes = list(cloud.legend.items), []
+    real = doc.models.recompute
+    doc.models.recompute = lambda: (recomputes.append(1), real())[1]
+    labels = show([1.0, 2.2, 3.5], 2)
+    assert labels[:3] == [("T = 1 (cold)", True), ("T = 2.2", True), ("T = 3.5", True)]
+    assert show([1.0], 3)[:3] == [("walkers (T = 1)", True), ("T = 2.2", False), ("T = 3.5", False)]
+    assert cloud.legend.items == items and recomputes == []  # same models, no walk of the document
+    show([1.0, 1.3, 1.7, 2.3, 3.5], 4)  # more rungs than swatches: new models, once
+    assert len(cloud.rung_items) == 5 and recomputes

@@ -120,10 +120,25 @@ def test_scheduler_fewer_sweeps_per_frame_when_crowded():
     for k in range(40):
         scheduler.frame_budget_s(10_100 + k)
     crowded = scheduler.frame_budget_s(10_001)
-    assert alone == scheduler.ALONE_S and 1 / scheduler.MAX_FPS <= crowded <= 1 / scheduler.MIN_FPS
+    assert alone == scheduler.ALONE_S
+    # 41 sessions at MIN_FPS frames/s sweep SWEEP_SHARE of the cores together, no more
+    assert crowded * 41 * scheduler.MIN_FPS == pytest.approx(scheduler.SWEEP_SHARE * scheduler.CORES)
     for k in range(40):
         scheduler.forget(10_100 + k)
     scheduler.forget(10_001)
+
+
+def test_diagnostics_refresh_less_often_in_a_crowd():
+    """All sessions' diagnostics together stay within DIAG_SHARE of the cores."""
+    from mdhmc.dashboard import readout
+
+    crowd = [1]
+    d = readout.Diagnostics(crowd=lambda: crowd[0], cores=2)
+    d.cost_s = 0.005
+    assert d.interval_s() == readout.STATS_EVERY_S  # alone: the usual cadence
+    crowd[0] = 40
+    assert d.interval_s() == pytest.approx(0.005 * 40 / (2 * readout.DIAG_SHARE))  # 1 s
+    assert d.interval_s() > readout.STATS_EVERY_S
 
 
 def test_scheduler_runs_at_most_cores_sweeps_at_once():
