@@ -20,6 +20,7 @@ import html
 import json
 import logging
 import os
+import sys
 import time
 from urllib.parse import urlencode
 
@@ -53,9 +54,13 @@ log = logging.getLogger("mdhmc.dashboard")
 FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
 VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
 # In a crowded server (a room of students) every session's frames, views and periodic callbacks
-# share one Python thread: above CROWD_FREE active sessions per core, the callback period and the
-# views' interval grow with the crowd, so the cloud keeps its frames (dashboard/scheduler.py)
-CROWD_FREE = 2
+# share one Python thread: the callback period and the views' interval grow with
+# `scheduler.crowd`, so the cloud keeps its frames
+# Python hands the GIL to a waiting thread after this long (default 5 ms). A sweep reacquires it
+# after every numba kernel (they run without it), and in a room twenty workers and the server
+# thread wait for it: at 5 ms a 2 ms sweep took 60 ms of its core slot, and a frame waited for
+# the slot. Shorter turns cost a little switching and keep every thread's waits short.
+SWITCH_INTERVAL_S = 0.001
 #: sessions one server runs at once (``mdhmc serve --max-sessions``); the next page is told to wait
 MAX_SESSIONS = max(1, int(os.environ.get("MDHMC_MAX_SESSIONS", "24"))) \
     if os.environ.get("MDHMC_MAX_SESSIONS", "24").strip().isdigit() else 24
@@ -246,6 +251,9 @@ class App(pn.viewable.Viewer):
             self.messages.show_error(f"Could not start: {type(exc).__name__}: {exc}")
         if not live:
             return
+        if self.doc is not None and self.doc.session_context is not None \
+                and sys.getswitchinterval() > SWITCH_INTERVAL_S:  # served: the server process
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         pn.state.on_session_destroyed(self._destroyed)
         self._callback = pn.state.add_periodic_callback(self._tick, period=FRAME_MS, start=True)
         pn.state.onload(self._onload)  # at once where there is no server session (a notebook)
@@ -290,22 +298,13 @@ class App(pn.viewable.Viewer):
             except Exception:  # never let one bad frame stop the periodic callback
                 log.exception("mdhmc: frame failed")
 
-    def crowd(self) -> float:
-        """How many times more sessions than CROWD_FREE per core are active (at least 1)."""
-        return max(1.0, scheduler.active() / (CROWD_FREE * scheduler.CORES))
-
     def _pace(self):
         """Once a second: the callback period and the views' interval for the current crowd."""
         now = time.monotonic()
         if now - self._paced_at < 1.0:
             return
         self._paced_at = now
-        crowd = self.crowd()
-        self._views_every_s = VIEWS_EVERY_S * crowd
-        period = int(round(FRAME_MS * crowd / 10.0)) * 10
-        cb = self._callback
-        if cb is not None and cb.period != period:
-            cb.period = period  # Panel restarts the callback with the new period
+        self._views_every_s = scheduler.pace(self._callback, FRAME_MS, VIEWS_EVERY_S)
 
     def close(self) -> bool:
         """Stop the periodic callback and the worker thread; True if the thread stopped."""

@@ -12,25 +12,29 @@ sweep longer than the budget still runs whole: frames then wait for it.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
 from contextlib import contextmanager
 
-__all__ = ["frame_budget_s", "slot", "active", "forget", "CORES"]
+__all__ = ["frame_budget_s", "slot", "active", "forget", "crowd", "viewer_opened", "viewer_closed", "pace", "CORES",
+           "CROWD_FREE"]
 
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 ALONE_S = 0.5  # one session alone: sweeping per frame, at most
 MIN_FPS = 8.0  # frames per page the budget is set for (>= 5 updates/s with slack)
 SWEEP_SHARE = 0.6  # of the cores, for the sweeps of all sessions together when crowded
 ACTIVE_S = 1.0  # a worker that asked within this long is active
+CROWD_FREE = 2  # pages per core before `crowd` exceeds 1
 
 _lock = threading.Lock()
 _seen: dict[int, float] = {}
-_cond = threading.Condition()
+_viewers = 0
+_slots = threading.Lock()  # guards _running and _waiting
 _running = 0
-_queue: list[int] = []
-_tickets = iter(range(1 << 62))
+_waiting: collections.deque = collections.deque()  # one Event per waiting sweep, first come first served
+_held = threading.local()  # slots this thread holds (re-entrant: one real slot)
 
 
 def active() -> int:
@@ -40,6 +44,38 @@ def active() -> int:
         for k in [k for k, t in _seen.items() if now - t > ACTIVE_S]:
             del _seen[k]
         return max(1, len(_seen))
+
+
+def viewer_opened() -> None:
+    """A read-only viewer (presenter mode) opened: it draws frames on the server thread too."""
+    global _viewers
+    with _lock:
+        _viewers += 1
+
+
+def viewer_closed() -> None:
+    global _viewers
+    with _lock:
+        _viewers = max(0, _viewers - 1)
+
+
+def crowd() -> float:
+    """How many times more pages (sweeping sessions and viewers) than ``CROWD_FREE`` per core
+    share the server (at least 1). Every page's frames, views and periodic callbacks run on one
+    Python thread, so in a crowd pages draw their other views and poll less often, and the
+    cloud keeps its frames (dashboard/app.py, dashboard/watch.py)."""
+    return max(1.0, (active() + _viewers) / (CROWD_FREE * CORES))
+
+
+def pace(callback, period_ms: int, every_s: float) -> float:
+    """Set a page's periodic ``callback`` (a Panel ``PeriodicCallback``, or None) to ``period_ms``
+    times the `crowd`, but never slower than ``MIN_FPS`` polls a second (the cloud's frames);
+    return ``every_s`` times the crowd (the interval between draws of the page's other views)."""
+    c = crowd()
+    period = min(max(period_ms, int(1000 / MIN_FPS)), int(round(period_ms * c / 10.0)) * 10)
+    if callback is not None and callback.period != period:
+        callback.period = period  # Panel restarts the callback with the new period
+    return every_s * c
 
 
 def frame_budget_s(session: int) -> float:
@@ -60,19 +96,35 @@ def forget(session: int) -> None:
 
 @contextmanager
 def slot():
-    """Hold one of the ``CORES`` sweep slots for one sweep (first come, first served)."""
+    """Hold one of the ``CORES`` sweep slots for one sweep (first come, first served).
+
+    A freed slot is handed to the first waiter alone (its own Event): waking every waiting
+    worker to look at a shared queue -- twenty of them in a room -- made them all fight for the
+    GIL at every hand-over and starved the server thread that draws and sends the frames."""
     global _running
-    with _cond:
-        ticket = next(_tickets)
-        _queue.append(ticket)
-        while _running >= CORES or _queue[0] != ticket:
-            _cond.wait(0.05)
-        _queue.pop(0)
-        _running += 1
-        _cond.notify_all()
+    if getattr(_held, "n", 0):  # this thread holds one already (a frame published mid-sweep)
+        _held.n += 1
+        try:
+            yield
+        finally:
+            _held.n -= 1
+        return
+    with _slots:
+        if _running < CORES and not _waiting:
+            _running += 1
+            mine = None
+        else:
+            mine = threading.Event()
+            _waiting.append(mine)
+    if mine is not None:
+        mine.wait()  # the releasing sweep counted us in (see below)
+    _held.n = 1
     try:
         yield
     finally:
-        with _cond:
-            _running -= 1
-            _cond.notify_all()
+        _held.n = 0
+        with _slots:
+            if _waiting:
+                _waiting.popleft().set()  # the slot passes on: _running stays
+            else:
+                _running -= 1

@@ -13,7 +13,7 @@ import time
 
 import panel as pn
 
-from . import registry
+from . import registry, scheduler
 from .cloud import WalkerCloud
 from .energy import EnergyTraces
 from .figures import Text
@@ -26,7 +26,8 @@ from .temperatures import Temperatures
 
 __all__ = ["watched", "WatchPage", "WATCH_MS"]
 
-WATCH_MS = 100  # a viewer draws at most 10 frames/s
+WATCH_MS = 100  # a viewer draws at most 10 frames/s (fewer in a crowd: scheduler.pace)
+VIEWS_EVERY_S = 0.25  # views other than the cloud, and the strip: at most 4 updates/s
 
 
 def watched() -> int | None:
@@ -59,14 +60,17 @@ class WatchPage(pn.viewable.Viewer):
         self.frames = 0
         self.flow = FrameFlow()  # a frame goes out when the page has shown the ones before it
         self._seq = None
+        self._key = None
         self._closed = False
         tabs = pn.Tabs(("Energy", self.energy), ("Q-Q", self.qq), ("Temperatures", pn.Row(self.temperatures, self.rungs)),
                        ("Mass", self.mass), dynamic=False)
         self._page = pn.Column(self.status.pane, self.strip, pn.Row(self.cloud, tabs), self.flow.pane,
                                sizing_mode="stretch_width")
         self._callback = None
+        self._full_at, self._views_every_s, self._paced_at = 0.0, VIEWS_EVERY_S, 0.0
         self.draw()
         if live:
+            scheduler.viewer_opened()
             self._callback = pn.state.add_periodic_callback(self.draw, period=WATCH_MS, start=True)
             pn.state.on_session_destroyed(lambda ctx: self.close())
 
@@ -78,9 +82,10 @@ class WatchPage(pn.viewable.Viewer):
         return w.replicas.snapshot() if w is not None and hasattr(w, "replicas") else None
 
     def close(self):
-        self._closed = True
-        if self._callback is not None:
+        if self._callback is not None and not self._closed:
+            scheduler.viewer_closed()
             self._callback.stop()
+        self._closed = True
 
     def draw(self) -> bool:
         """Apply the presenter's newest frame if it is new; True if drawn."""
@@ -89,16 +94,29 @@ class WatchPage(pn.viewable.Viewer):
             self.status.show(f"Session {html.escape(str(self.session))} is not open on this server (it may have "
                              "closed). Ask the presenter for a new link.", "warning")
             return False
+        now = time.monotonic()
+        if self._callback is not None and now - self._paced_at >= 1.0:
+            self._paced_at = now
+            self._views_every_s = scheduler.pace(self._callback, WATCH_MS, VIEWS_EVERY_S)
         if frame.seq == self._seq or (self._callback is not None and not self.flow.ready()):
             return False
         self._seq = frame.seq
+        # the cloud every frame; the rest a few times a second (fewer in a crowd), or at once on a
+        # new layout: as on the presenter's page (App.apply)
+        key = frame.layout.version if frame.layout is not None else None
+        full = self._callback is None or key != self._key or now - self._full_at >= self._views_every_s
+        if full:
+            self._full_at, self._key = now, key
         with pn.io.hold(pn.state.curdoc):
-            self.status.show(f"Watching session {self.session} (read-only): the presenter's controls drive "
-                             "this page.", "info")
+            if full:
+                self.status.show(f"Watching session {self.session} (read-only): the presenter's controls drive "
+                                 "this page.", "info")
             if frame.layout is not None:
                 for v in self.views:
-                    v.apply(frame)
-            self.strip.apply(frame, True)
+                    if full or v is self.cloud:
+                        v.apply(frame)
+            if full:
+                self.strip.apply(frame, True)
             self.flow.stamp()
         self.frames += 1
         self.t_last = time.monotonic()

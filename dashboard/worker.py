@@ -120,6 +120,7 @@ class Worker:
         with self._rlock:
             self._step_requests += 1
         self._wake.set()
+        self._consumed.set()  # ends a backpressure wait
 
     def reset(self):
         """New dispersed walkers from the current seed; counters and buffers cleared."""
@@ -278,7 +279,7 @@ class Worker:
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     break
-                self._consumed.wait(min(left, 0.05))
+                self._consumed.wait(left)  # set by take_frame, a request, a step, close: no polling
             if self._stop.is_set() or self._requests_pending():
                 return  # apply the new requests first (top of the next iteration)
         n = 1 if steps > 0 and not playing else self.controls.sweeps_per_frame
@@ -390,8 +391,9 @@ class Worker:
         return 0, min(1, t.dim - 1)
 
     def _update_stats(self, force: bool = False, heavy: bool = True):
-        """Diagnostics now (worker thread)."""
-        with self.lock:
+        """Diagnostics now (worker thread), in a core slot like a sweep: in a room, at most
+        ``CORES`` workers then want the GIL at once, besides the server thread."""
+        with scheduler.slot(), self.lock:
             if self.sampler is not None and self._layout is not None:
                 self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
                                    force=force, heavy=heavy, segment=self._traces.segment)

@@ -141,6 +141,23 @@ def test_diagnostics_refresh_less_often_in_a_crowd():
     assert d.interval_s() > readout.STATS_EVERY_S
 
 
+def test_pages_poll_and_draw_their_views_less_often_in_a_crowd(monkeypatch):
+    class Callback:
+        period = 20
+
+    monkeypatch.setattr(scheduler, "_viewers", 0)
+    monkeypatch.setattr(scheduler, "active", lambda: 1)
+    cb = Callback()
+    assert scheduler.crowd() == 1.0 and scheduler.pace(cb, 20, 0.25) == 0.25 and cb.period == 20
+    for _ in range(8 * scheduler.CROWD_FREE * scheduler.CORES - 1):  # a presenter's audience
+        scheduler.viewer_opened()
+    assert scheduler.crowd() == 8.0
+    assert scheduler.pace(cb, 20, 0.25) == 2.0 and cb.period == 125  # the cloud still polled 8 times a second
+    for _ in range(100):
+        scheduler.viewer_closed()
+    assert scheduler._viewers == 0 and scheduler.pace(cb, 20, 0.25) == 0.25 and cb.period == 20
+
+
 def test_scheduler_runs_at_most_cores_sweeps_at_once():
     inside, most = [0], [0]
     lock = threading.Lock()
@@ -160,6 +177,38 @@ def test_scheduler_runs_at_most_cores_sweeps_at_once():
     for th in threads:
         th.join(10)
     assert most[0] == scheduler.CORES
+
+
+def test_scheduler_hands_slots_over_in_arrival_order_and_is_reentrant(monkeypatch):
+    monkeypatch.setattr(scheduler, "CORES", 1)  # one slot: the hand-over order is the grant order
+    order, release = [], threading.Event()
+
+    def holder():
+        with scheduler.slot():
+            release.wait(10)
+
+    def waiter(k):
+        with scheduler.slot():
+            order.append(k)
+            with scheduler.slot():  # a frame published mid-sweep asks again: no deadlock
+                pass
+
+    holders = [threading.Thread(target=holder) for _ in range(scheduler.CORES)]
+    for th in holders:
+        th.start()
+    time.sleep(0.2)  # every slot held
+    waiters = []
+    for k in range(5):
+        waiters.append(threading.Thread(target=waiter, args=(k,)))
+        waiters[-1].start()
+        time.sleep(0.05)  # arrival order 0, 1, 2, ...
+    assert order == []
+    release.set()
+    for th in holders + waiters:
+        th.join(10)
+    assert not any(th.is_alive() for th in waiters)
+    assert order == sorted(order) and len(order) == 5
+    assert scheduler._running == 0 and not scheduler._waiting
 
 
 def test_watch_page_mirrors_the_presenter(app):
