@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
+from bokeh.core.properties import value
 from bokeh.models import (CDSView, ColumnDataSource, GroupFilter, HoverTool, Label, Legend, LegendItem,
                           LinearColorMapper, Range1d, TapTool)
 from bokeh.transform import linear_cmap
@@ -102,6 +103,7 @@ class WalkerCloud(pn.viewable.Viewer):
         dv = p.scatter("x", "y", source=self.divs, marker="x", size=11, line_color="#e31a1c", line_width=2.2)
         self.div_item = LegendItem(label="divergences (last sweep)", renderers=[dv], visible=False)
         self.rung_items: list = []  # one per swatch, made with it
+        self._rung_labels: list[str] = []  # their texts
         self.note = Label(x=8, y=8, x_units="screen", y_units="screen", text="", text_font_size="11px",
                           text_color="#666666", background_fill_color="white", background_fill_alpha=0.7)
         p.add_layout(self.note)
@@ -172,7 +174,8 @@ class WalkerCloud(pn.viewable.Viewer):
         while len(self.swatches) < len(palette):
             self.swatches.append(self.fig.scatter(x=[np.nan], y=[np.nan], size=6, fill_color=COLD, line_color="white",
                                                   line_width=0.4))
-            self.rung_items.append(LegendItem(label="", renderers=[self.swatches[-1]], visible=False))
+            self.rung_items.append(LegendItem(label=value(""), renderers=[self.swatches[-1]], visible=False))
+            self._rung_labels.append("")
             grown = True
         for glyph, color in zip(self.swatches, palette):
             glyph.glyph.fill_color = color
@@ -185,8 +188,9 @@ class WalkerCloud(pn.viewable.Viewer):
         # (~1,000) -- with the ladder adapting during warm-up, once per frame
         for r, item in enumerate(self.rung_items):
             show = r < len(labels)
-            if show and item.label != labels[r]:
-                item.label = labels[r]
+            if show and self._rung_labels[r] != labels[r]:
+                self._rung_labels[r] = labels[r]
+                item.label = value(labels[r])  # a bare string would name a data column ("Invalid field")
             if item.visible != show:
                 item.visible = show
         if grown:

@@ -148,7 +148,9 @@ def test_the_cloud_legend_follows_the_ladder_without_new_models(app):
     def show(temps, version):
         cloud.set_rungs(Rungs(version=version, walkers=len(rung), rung=rung % len(temps),
                               temperatures=np.asarray(temps, float), naive_swap=False, tempered=len(temps) > 1))
-        return [(i.label, i.visible) for i in cloud.legend.items if i in cloud.rung_items]
+        # a label is a value: a bare string would name a data column (BokehJS: "Invalid field")
+        assert all(hasattr(i.label, "value") for i in cloud.rung_items)
+        return [(i.label.value, i.visible) for i in cloud.legend.items if i in cloud.rung_items]
 
     assert show([1.0, 1.8, 3.5], 1)[:3] == [("T = 1 (cold)", True), ("T = 1.8", True), ("T = 3.5", True)]
     items, recomputes = list(cloud.legend.items), []
