@@ -5,9 +5,10 @@ each sweep (`slot`). The budget is wall-clock time: a session alone may sweep ``
 frame (its "sweeps per frame" as set); with ``n`` active, each may sweep
 ``SWEEP_SHARE x CORES / (n x MIN_FPS)`` per frame, so that all of them at ``MIN_FPS`` frames/s
 leave the rest of the cores to drawing and sending frames -- fewer sweeps per frame, the pages
-keep updating (at least one sweep per frame always runs). At most ``CORES`` sweeps run at once
-(the numba kernels release the GIL), waiting workers are served in arrival order. A single
-sweep longer than the budget still runs whole: frames then wait for it.
+keep updating (at least one sweep per frame always runs). At most ``CORES`` sweeps or
+diagnostics refreshes run at once (the numba kernels release the GIL), waiting workers are
+served in arrival order. A single sweep longer than the budget still runs whole: frames then
+wait for it. `crowd` and `pace` slow the pages' polls and secondary views in a crowd.
 """
 
 from __future__ import annotations
