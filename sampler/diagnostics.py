@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["ess_rhat", "ks_pvalues", "ks_statistics", "sliced_w1", "mass_fractions", "thin_pool",
-           "marginal_z_errors", "summary", "ExactReference", "directions", "ks_sorted", "w1_sorted", "sorted_quantiles",
+           "marginal_z_errors", "summary", "ExactReference", "directions", "ks_sorted", "sorted_quantiles",
            "ESS_METHOD", "GROUPS"]
 
 GROUPS = 4
@@ -109,16 +109,6 @@ def sliced_w1(a: np.ndarray, b: np.ndarray, n_directions: int = 64, seed: int = 
     b = np.asarray(b, dtype=np.float64)
     return float(np.mean([stats.wasserstein_distance(a @ u, b @ u) for u in directions(a.shape[1], n_directions,
                                                                                           seed)]))
-
-
-def w1_sorted(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
-    """1-D W1 between two sorted samples (scipy's `_cdf_distance` with p=1, unweighted)."""
-    allv = np.concatenate([a_sorted, b_sorted])
-    allv.sort(kind="mergesort")  # two sorted runs: merged in linear time
-    deltas = np.diff(allv)
-    fa = np.searchsorted(a_sorted, allv[:-1], "right") / a_sorted.size
-    fb = np.searchsorted(b_sorted, allv[:-1], "right") / b_sorted.size
-    return float(np.sum(np.abs(fa - fb) * deltas))
 
 
 def ks_sorted(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
