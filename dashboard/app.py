@@ -51,7 +51,11 @@ __all__ = ["App", "FRAME_MS", "TITLE", "MAX_SESSIONS", "server_full", "full_page
 
 log = logging.getLogger("mdhmc.dashboard")
 
-FRAME_MS = 20  # periodic callback period: at most 50 frames/s per session
+FRAME_MS = 20  # periodic callback period where frames are polled (a notebook): at most 50 frames/s
+# Served pages draw a frame when it is published or acknowledged (FrameFlow.drive); their periodic
+# callback only starts the session, suspends it without a browser, draws a frame whose views were
+# skipped, and sends to a page that stopped answering: 4 times a second, less in a crowd
+TICK_MS, TICK_MOST_MS = 250, 1000
 VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
 # In a crowded server (a room of students) every session's frames, views and periodic callbacks
 # share one Python thread: the callback period and the views' interval grow with
@@ -164,7 +168,10 @@ class App(pn.viewable.Viewer):
         self._live_since = None
         self._closed = False
         self._callback = None
+        self._served = False
         self._views_every_s, self._paced_at = VIEWS_EVERY_S, 0.0
+        self.tab_views: tuple = ()  # per tab of the page, the views it shows (layout.compose)
+        self._last: Frame | None = None  # the newest frame drawn: a tab that opens shows it
         self._page = self._build_page()
         self._every_frame = tuple(v for v in (self.cloud, self.cloud_hmc, getattr(self, "animation", None),
                                               getattr(self, "capture", None)) if v is not None)
@@ -255,7 +262,12 @@ class App(pn.viewable.Viewer):
                 and sys.getswitchinterval() > SWITCH_INTERVAL_S:  # served: the server process
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         pn.state.on_session_destroyed(self._destroyed)
-        self._callback = pn.state.add_periodic_callback(self._tick, period=FRAME_MS, start=True)
+        self._served = self.doc is not None and self.doc.session_context is not None
+        if self._served:
+            self.flow.drive(self._draw_event, self.doc)
+            self.worker.on_publish = self.flow.wake
+        self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS if self._served else FRAME_MS,
+                                                        start=True)
         pn.state.onload(self._onload)  # at once where there is no server session (a notebook)
 
     def _connected(self) -> bool:
@@ -298,17 +310,28 @@ class App(pn.viewable.Viewer):
             except Exception:  # never let one bad frame stop the periodic callback
                 log.exception("mdhmc: frame failed")
 
+    def _draw_event(self) -> bool:
+        """A frame was published or acknowledged (served pages, server thread): draw the newest."""
+        if not self._loaded or self._closed:
+            return False
+        return self.draw()
+
     def _pace(self):
         """Once a second: the callback period and the views' interval for the current crowd."""
         now = time.monotonic()
         if now - self._paced_at < 1.0:
             return
         self._paced_at = now
-        self._views_every_s = scheduler.pace(self._callback, FRAME_MS, VIEWS_EVERY_S)
+        if self._served:
+            self._views_every_s = scheduler.pace(self._callback, TICK_MS, VIEWS_EVERY_S, TICK_MOST_MS)
+        else:
+            self._views_every_s = scheduler.pace(self._callback, FRAME_MS, VIEWS_EVERY_S)
 
     def close(self) -> bool:
         """Stop the periodic callback and the worker thread; True if the thread stopped."""
         self._closed = True
+        self.flow.stop()
+        self.worker.on_publish = None
         if self._callback is not None:
             try:
                 self._callback.stop()
@@ -322,7 +345,7 @@ class App(pn.viewable.Viewer):
         msg = (f"mdhmc: session {self.worker.id} closed; worker "
                f"{'stopped' if stopped else 'still finishing a block of walkers'} in {time.perf_counter() - t0:.2f} s "
                f"({len(registry.live())} live, {registry.open_count()} open, {registry.in_memory() - 1} other sessions "
-               "in memory)")
+               f"in memory); {self.flow.summary()}; core slots: {self.worker.slot_times.summary()}")
         log.info(msg)
         print(msg, flush=True)
 
@@ -339,6 +362,28 @@ class App(pn.viewable.Viewer):
             self.controls.playing = False  # outside the hold: widget changes inside it were lost
         return True
 
+    def _hidden_views(self) -> tuple:
+        """Views in tabs that are not open: not in the page's document, not drawn."""
+        active = getattr(getattr(self, "tabs", None), "active", 0)
+        return tuple(v for k, views in enumerate(self.tab_views) if k != active for v in views)
+
+    def show_tab(self, index: int) -> None:
+        """Tab ``index`` opened (server thread): draw its views from the newest frame now."""
+        frame = self._last
+        if frame is None or frame.layout is None or not 0 <= index < len(self.tab_views):
+            return
+        with pn.io.hold(self.doc):
+            for view in self.tab_views[index]:
+                try:
+                    view.apply(frame)
+                except Exception:
+                    log.exception("mdhmc: drawing tab %d failed", index)
+
+    def draw_all(self) -> None:
+        """Draw every view from the newest frame, hidden tabs too (the PNG snapshot reads them)."""
+        for k in range(len(self.tab_views)):
+            self.show_tab(k)
+
     def apply(self, frame: Frame) -> bool:
         """Draw ``frame`` in every view; True if its error paused the worker."""
         # the cloud every frame; the other views a few times a second (and at once after a new
@@ -351,10 +396,12 @@ class App(pn.viewable.Viewer):
         if full:
             self._full_key, self._full_at = key, now
         self._stale = None if full else frame
+        self._last = frame
         if frame.layout is not None:
             try:
+                hidden = self._hidden_views() if self._live else ()
                 for view in self.views:
-                    if full or any(view is v for v in self._every_frame):
+                    if any(view is v for v in self._every_frame) or (full and not any(view is v for v in hidden)):
                         view.apply(frame)
             except Exception as exc:  # a drawing problem must not stop the session
                 log.exception("mdhmc: frame failed")
@@ -378,6 +425,9 @@ if __name__.startswith("bokeh_app") or __name__ == "__main__":
     from mdhmc.dashboard.app import TITLE as _TITLE, App as _App, full_page as _full_page, server_full as _full
 
     from mdhmc.dashboard.app import quiet_closed_sockets as _quiet
+    from mdhmc.dashboard.bokeh_refs import install as _lazy_refs
+
+    _lazy_refs()  # Bokeh's per-message maps of every model, looked up instead (dashboard/bokeh_refs.py)
 
     from mdhmc.dashboard.watch import WatchPage as _Watch, watched as _watched
 

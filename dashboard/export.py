@@ -153,6 +153,8 @@ def snapshot_png(app) -> bytes:
     rec = app.capture.recorder
     if not rec.frames:
         raise ValueError("no frame drawn yet")
+    if hasattr(app, "draw_all"):
+        app.draw_all()  # the energy and rung views may sit in closed tabs, not drawn
     sweep, x, y = rec.frames[-1]
     cloud = render_cloud(rec.layout, rec.rung, rec.temps, x, y, f"{rec.layout.target} · sweep {sweep}",
                          hide_hot=app.cloud.hide_hot)

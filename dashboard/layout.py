@@ -115,9 +115,15 @@ def compose(app):
     app.teach.div.update(sizing_mode="stretch_width", width=None)
     lesson = pn.Column(app.lessons, app.teach.pane, sizing_mode="stretch_both", margin=(4, 8),
                        styles={"overflow-y": "auto"})
+    # dynamic: only the open tab is in the page's document. The hidden ones were two thirds of its
+    # ~1,100 models, and Bokeh maps every model of a document for every message in and out: in a
+    # room of twenty pages that was the largest cost of the server's one Python thread. Hidden
+    # views are not drawn either; a tab shows the newest frame when it opens (App.show_tab).
     tabs = pn.Tabs(("Energy", energy), ("Q-Q", qq), ("Temperatures", temps), ("Mass", mass), ("Animation", anim),
-                   ("Lesson", lesson), sizing_mode="stretch_both", dynamic=False, margin=0, name="mdhmc-tabs")
+                   ("Lesson", lesson), sizing_mode="stretch_both", dynamic=True, margin=0, name="mdhmc-tabs")
     app.tabs = tabs
+    app.tab_views = ((app.energy,), (app.qq,), (app.temperatures, app.rung_view), (app.mass,), (), ())
+    tabs.param.watch(lambda e: app.show_tab(e.new), "active")
 
     large = pn.widgets.Toggle(name="Large text", value=False, width=92, margin=(2, 3))
     hide_hot = pn.widgets.Toggle(name="Hide hot", value=False, width=82, margin=(2, 3))

@@ -32,11 +32,30 @@ _latest: dict = {}
 _by_id: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
+_listeners: dict = {}  # session id -> the viewers' wake-ups (FrameFlow.wake)
+
+
 def publish(worker, frame) -> None:
-    """``frame`` is ``worker``'s newest (worker thread; one dict store, atomic under the GIL)."""
+    """``frame`` is ``worker``'s newest (worker thread; one dict store, atomic under the GIL);
+    the session's viewers are woken to draw it."""
     if worker in _live:
         _by_id[worker.id] = worker
         _latest[worker.id] = frame
+        for wake in tuple(_listeners.get(worker.id, ())):
+            wake()
+
+
+def listen(session: int, wake) -> None:
+    """Call ``wake()`` (from the worker thread) when session ``session`` publishes a frame."""
+    _listeners.setdefault(session, []).append(wake)
+
+
+def unlisten(session: int, wake) -> None:
+    waiting = _listeners.get(session, [])
+    if wake in waiting:
+        waiting.remove(wake)
+    if not waiting:
+        _listeners.pop(session, None)
 
 
 def latest(session: int):

@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 
 __all__ = ["frame_budget_s", "slot", "active", "forget", "crowd", "viewer_opened", "viewer_closed", "pace", "CORES",
-           "CROWD_FREE"]
+           "CROWD_FREE", "SlotTimes", "track"]
 
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 ALONE_S = 0.5  # one session alone: sweeping per frame, at most
@@ -36,6 +36,33 @@ _slots = threading.Lock()  # guards _running and _waiting
 _running = 0
 _waiting: collections.deque = collections.deque()  # one Event per waiting sweep, first come first served
 _held = threading.local()  # slots this thread holds (re-entrant: one real slot)
+
+
+class SlotTimes:
+    """How long one thread waited for and held core slots, by kind ("sweep", "stats"): the
+    server log's close line and the load benchmark. In a room the wait is what a page's frame
+    rate loses to the others, and a hold much longer than the work is time spent waiting for
+    the GIL."""
+
+    def __init__(self):
+        self.kinds: dict[str, list] = {}  # kind -> [count, wait_s, hold_s, hold_cpu_s]
+
+    def add(self, kind: str, wait_s: float, hold_s: float, cpu_s: float) -> None:
+        k = self.kinds.setdefault(kind, [0, 0.0, 0.0, 0.0])
+        k[0] += 1
+        k[1] += wait_s
+        k[2] += hold_s
+        k[3] += cpu_s
+
+    def summary(self) -> str:
+        parts = [f"{kind} {n} x (wait {1000 * w / n:.1f} ms, hold {1000 * h / n:.1f} ms, CPU {1000 * c / n:.1f} ms)"
+                 for kind, (n, w, h, c) in sorted(self.kinds.items()) if n]
+        return ", ".join(parts) or "no slots"
+
+
+def track(times: "SlotTimes | None") -> None:
+    """Account the calling thread's slots in ``times`` (None: stop)."""
+    _held.times = times
 
 
 def active() -> int:
@@ -68,12 +95,13 @@ def crowd() -> float:
     return max(1.0, (active() + _viewers) / (CROWD_FREE * CORES))
 
 
-def pace(callback, period_ms: int, every_s: float) -> float:
+def pace(callback, period_ms: int, every_s: float, most_ms: int = int(1000 / MIN_FPS)) -> float:
     """Set a page's periodic ``callback`` (a Panel ``PeriodicCallback``, or None) to ``period_ms``
-    times the `crowd`, but never slower than ``MIN_FPS`` polls a second (the cloud's frames);
-    return ``every_s`` times the crowd (the interval between draws of the page's other views)."""
+    times the `crowd`, but never slower than ``most_ms`` (default: ``MIN_FPS`` polls a second,
+    for a page whose polls bring the cloud's frames); return ``every_s`` times the crowd (the
+    interval between draws of the page's other views)."""
     c = crowd()
-    period = min(max(period_ms, int(1000 / MIN_FPS)), int(round(period_ms * c / 10.0)) * 10)
+    period = min(max(period_ms, most_ms), int(round(period_ms * c / 10.0)) * 10)
     if callback is not None and callback.period != period:
         callback.period = period  # Panel restarts the callback with the new period
     return every_s * c
@@ -96,8 +124,9 @@ def forget(session: int) -> None:
 
 
 @contextmanager
-def slot():
-    """Hold one of the ``CORES`` sweep slots for one sweep (first come, first served).
+def slot(kind: str = "sweep"):
+    """Hold one of the ``CORES`` sweep slots for one sweep (first come, first served);
+    ``kind`` names the work for `SlotTimes`.
 
     A freed slot is handed to the first waiter alone (its own Event): waking every waiting
     worker to look at a shared queue -- twenty of them in a room -- made them all fight for the
@@ -110,6 +139,7 @@ def slot():
         finally:
             _held.n -= 1
         return
+    t0 = time.perf_counter()
     with _slots:
         if _running < CORES and not _waiting:
             _running += 1
@@ -120,10 +150,14 @@ def slot():
     if mine is not None:
         mine.wait()  # the releasing sweep counted us in (see below)
     _held.n = 1
+    t1, c1 = time.perf_counter(), time.thread_time()
     try:
         yield
     finally:
         _held.n = 0
+        times = getattr(_held, "times", None)
+        if times is not None:  # SlotTimes of this thread's session
+            times.add(kind, t1 - t0, time.perf_counter() - t1, time.thread_time() - c1)
         with _slots:
             if _waiting:
                 _waiting.popleft().set()  # the slot passes on: _running stays

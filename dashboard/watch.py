@@ -1,8 +1,8 @@
 """Presenter mode: ``?watch=<id>`` mirrors session ``<id>`` read-only.
 
 A viewer's page has its own views (Bokeh documents are per page) but no worker and no
-samplers: a periodic callback applies the presenter's newest frame (`registry.latest`) when it
-changed. The cost of a viewer is the drawing and sending of frames only. The presenter's id
+samplers: the presenter's newest frame (`registry.latest`) is applied when the presenter's worker
+publishes it (`registry.listen` wakes the viewer's `FrameFlow`; polled where not served). The cost of a viewer is the drawing and sending of frames only. The presenter's id
 is in the server log ("session N opened") and in the page's "Copy watch link" text.
 """
 
@@ -26,7 +26,8 @@ from .temperatures import Temperatures
 
 __all__ = ["watched", "WatchPage", "WATCH_MS"]
 
-WATCH_MS = 100  # a viewer draws at most 10 frames/s (fewer in a crowd: scheduler.pace)
+WATCH_MS = 100  # a viewer polled (a notebook) draws at most 10 frames/s (fewer in a crowd: scheduler.pace)
+TICK_MS, TICK_MOST_MS = 250, 1000  # served: frames come as the presenter publishes them (FrameFlow.drive)
 VIEWS_EVERY_S = 0.25  # views other than the cloud, and the strip: at most 4 updates/s
 
 
@@ -62,20 +63,41 @@ class WatchPage(pn.viewable.Viewer):
         self._seq = None
         self._key = None
         self._closed = False
+        # only the open tab is in the document and drawn (as on the presenter's page: layout.compose)
         tabs = pn.Tabs(("Energy", self.energy), ("Q-Q", self.qq), ("Temperatures", pn.Row(self.temperatures, self.rungs)),
-                       ("Mass", self.mass), dynamic=False)
+                       ("Mass", self.mass), dynamic=True)
+        self.tabs = tabs
+        self.tab_views = ((self.energy,), (self.qq,), (self.temperatures, self.rungs), (self.mass,))
+        tabs.param.watch(lambda e: self._show_tab(e.new), "active")
         self._page = pn.Column(self.status.pane, self.strip, pn.Row(self.cloud, tabs), self.flow.pane,
                                sizing_mode="stretch_width")
         self._callback = None
+        self._listening = False
         self._full_at, self._views_every_s, self._paced_at = 0.0, VIEWS_EVERY_S, 0.0
         self.draw()
         if live:
             scheduler.viewer_opened()
-            self._callback = pn.state.add_periodic_callback(self.draw, period=WATCH_MS, start=True)
+            doc = pn.state.curdoc
+            period = WATCH_MS
+            if doc is not None and doc.session_context is not None:  # served: drawn on the presenter's frames
+                self.flow.drive(self.draw, doc)
+                registry.listen(session, self.flow.wake)
+                self._listening = True
+                period = TICK_MS
+            self._callback = pn.state.add_periodic_callback(self.draw, period=period, start=True)
             pn.state.on_session_destroyed(lambda ctx: self.close())
 
     def __panel__(self):
         return self._page
+
+    def _show_tab(self, index: int):
+        """A tab opened: its views show the presenter's newest frame now."""
+        frame = registry.latest(self.session)
+        if frame is None or frame.layout is None or not 0 <= index < len(self.tab_views):
+            return
+        with pn.io.hold(pn.state.curdoc):
+            for v in self.tab_views[index]:
+                v.apply(frame)
 
     def _trace(self):
         w = registry.worker_of(self.session)
@@ -85,10 +107,16 @@ class WatchPage(pn.viewable.Viewer):
         if self._callback is not None and not self._closed:
             scheduler.viewer_closed()
             self._callback.stop()
+        if self._listening:
+            registry.unlisten(self.session, self.flow.wake)
+            self._listening = False
+        self.flow.stop()
         self._closed = True
 
     def draw(self) -> bool:
         """Apply the presenter's newest frame if it is new; True if drawn."""
+        if self._closed:
+            return False
         frame = registry.latest(self.session)
         if frame is None:
             self.status.show(f"Session {html.escape(str(self.session))} is not open on this server (it may have "
@@ -97,7 +125,10 @@ class WatchPage(pn.viewable.Viewer):
         now = time.monotonic()
         if self._callback is not None and now - self._paced_at >= 1.0:
             self._paced_at = now
-            self._views_every_s = scheduler.pace(self._callback, WATCH_MS, VIEWS_EVERY_S)
+            if self._listening:
+                self._views_every_s = scheduler.pace(self._callback, TICK_MS, VIEWS_EVERY_S, TICK_MOST_MS)
+            else:
+                self._views_every_s = scheduler.pace(self._callback, WATCH_MS, VIEWS_EVERY_S)
         if frame.seq == self._seq or (self._callback is not None and not self.flow.ready()):
             return False
         self._seq = frame.seq
@@ -112,8 +143,9 @@ class WatchPage(pn.viewable.Viewer):
                 self.status.show(f"Watching session {self.session} (read-only): the presenter's controls drive "
                                  "this page.", "info")
             if frame.layout is not None:
+                hidden = [v for k, vs in enumerate(self.tab_views) if k != self.tabs.active for v in vs]
                 for v in self.views:
-                    if full or v is self.cloud:
+                    if v is self.cloud or (full and not any(v is h for h in hidden)):
                         v.apply(frame)
             if full:
                 self.strip.apply(frame, True)

@@ -70,6 +70,8 @@ class Worker:
         self._slot_lock = threading.Lock()
         self._consumed = threading.Event()
         self._consumed.set()
+        self.slot_times = scheduler.SlotTimes()  # this worker's waits for and holds of core slots
+        self.on_publish = None  # called (worker thread) after each new frame: the page's FrameFlow.wake
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._layout = None
@@ -228,6 +230,7 @@ class Worker:
     # ================================================================ worker-thread side
     def _run(self):
         """The thread's loop (worker thread)."""
+        scheduler.track(self.slot_times)
         while not self._stop.is_set():
             try:
                 self._iterate(block=True)
@@ -393,7 +396,7 @@ class Worker:
     def _update_stats(self, force: bool = False, heavy: bool = True):
         """Diagnostics now (worker thread), in a core slot like a sweep: in a room, at most
         ``CORES`` workers then want the GIL at once, besides the server thread."""
-        with scheduler.slot(), self.lock:
+        with scheduler.slot("stats"), self.lock:
             if self.sampler is not None and self._layout is not None:
                 self._diag.refresh(self.samplers.all(), self.target, self._layout.coords, self._traces.swaps(),
                                    force=force, heavy=heavy, segment=self._traces.segment)
@@ -450,3 +453,6 @@ class Worker:
             self._slot = frame
             self._consumed.clear()
         registry.publish(self, frame)  # presenter mode: viewers read it (dashboard/registry.py)
+        hook = self.on_publish
+        if hook is not None:
+            hook()

@@ -16,7 +16,13 @@ from mdhmc.sampler.settings import SPEC
 SMALL = dict(walkers=200, steps=10, warmup=5)
 
 
-def model(root, name: str):
+#: models shown in a tab other than the first (only the open tab is in the document)
+TAB_OF = {"mdhmc-mass": 3, "mdhmc-ks-x": 1, "mdhmc-qq-y": 1}
+
+
+def model(root, name: str, app: App | None = None):
+    if app is not None and name in TAB_OF:
+        app.tabs.active = TAB_OF[name]  # open its tab, as a user would
     return root.select_one({"name": name})
 
 
@@ -40,10 +46,11 @@ def test_every_view_draws_every_stage_and_nd_coordinates(app):
     for stage in ("metropolis", "tempering", "hmc", "side-by-side"):
         app.controls.stage = stage
         draw(app, 3)
-        assert np.isclose(sum(model(doc, "mdhmc-mass").data["a"]), 1.0)  # mass per component drawn
-        assert model(doc, "mdhmc-ks-x").text.startswith("KS D = ") and len(model(doc, "mdhmc-qq-y").data["sample"]) == 100
+        assert np.isclose(sum(model(doc, "mdhmc-mass", app).data["a"]), 1.0)  # mass per component drawn
+        assert model(doc, "mdhmc-ks-x", app).text.startswith("KS D = ") \
+            and len(model(doc, "mdhmc-qq-y", app).data["sample"]) == 100
     assert model(doc, "mdhmc-cloud-hmc").visible and len(model(doc, "mdhmc-cloud-hmc-walkers").data["x"]) == 200
-    assert np.isclose(sum(model(doc, "mdhmc-mass").data["b"]), 1.0)
+    assert np.isclose(sum(model(doc, "mdhmc-mass", app).data["b"]), 1.0)
     np.testing.assert_allclose(walkers.data["x"], app.worker.sampler.state.positions[:, 0].astype(np.float32))
     app.controls.param.update(stage="metropolis", target="funnel", target_dim=5)
     draw(app, 2)

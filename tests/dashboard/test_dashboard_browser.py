@@ -27,6 +27,14 @@ def js_model(name: str) -> str:
     return f"Bokeh.documents[0].get_model_by_name('{name}')"
 
 
+#: the tab that shows a model: only the open tab is in the page's document (layout.compose),
+#: so a test reading one opens its tab first, as a user would
+MODEL_TAB = {"mdhmc-energy": "Energy", "mdhmc-energy-means": "Energy", "mdhmc-delta-band": "Energy",
+             "mdhmc-qq-x": "Q-Q", "mdhmc-qq-y": "Q-Q", "mdhmc-ks-x": "Q-Q", "mdhmc-ks-y": "Q-Q",
+             "mdhmc-swaps": "Temperatures", "mdhmc-rungs": "Temperatures", "mdhmc-rung-trace": "Temperatures",
+             "mdhmc-pair-acceptance": "Temperatures", "mdhmc-mass": "Mass"}
+
+
 class Page:
     """A page on the dashboard with its console errors and non-local requests recorded."""
 
@@ -44,7 +52,18 @@ class Page:
         self.wait(f"{js_model('mdhmc-cloud-walkers')} && {js_model('mdhmc-cloud-walkers')}.data.x.length > 0", 60)
         self.first_frame_s = time.monotonic() - self.t0
 
+    def show(self, name: str):
+        """Open the tab that shows model ``name`` (if it is in one), and wait for the model."""
+        tab = MODEL_TAB.get(name)
+        if tab is None:
+            return
+        if not self.page.evaluate(f"() => !!(window.Bokeh && Bokeh.documents.length && {js_model(name)})"):
+            self.page.locator(".bk-tab", has_text=re.compile(f"^{re.escape(tab)}$")).first.click()
+            self.page.wait_for_function(f"() => !!{js_model(name)}", timeout=60_000, polling=50)
+
     def wait(self, expr: str, timeout: float = 20):
+        for name in re.findall(r"get_model_by_name\('([^']+)'\)", expr):
+            self.show(name)
         self.page.wait_for_function(f"() => window.Bokeh && Bokeh.documents.length > 0 && ({expr})",
                                     timeout=timeout * 1000, polling=50)
 
@@ -62,6 +81,7 @@ class Page:
                   timeout)
 
     def data(self, name: str, col: str) -> list:
+        self.show(name)
         return self.js(f"Array.from({js_model(name)}.data['{col}'] || [])")
 
     def applied_step_size(self) -> str:

@@ -286,3 +286,132 @@ def test_a_frame_whose_views_were_skipped_is_drawn_whole_once_no_newer_comes(mon
         assert a._stale is None and a.strip.text.object != shown
     finally:
         a.close()
+
+
+def test_closed_tabs_are_neither_in_the_document_nor_drawn_and_open_with_the_newest_frame(monkeypatch):
+    """Only the open tab is in the page's document (a room of pages: Bokeh maps every model of a
+    document per message); its views are drawn, the others when their tab opens."""
+    from bokeh.document import Document
+
+    import panel as pn
+
+    a = App(live=False, stage="tempering", walkers=200)
+    try:
+        doc = Document()
+        doc.add_root(pn.panel(a).get_root(doc))
+        a._live, a._loaded = True, True  # drawn as a served page is
+        a._views_every_s = 0.0  # every frame draws the open tab's views
+        names = {m.name for m in doc.models}
+        assert "mdhmc-energy" in names and "mdhmc-qq-x" not in names and "mdhmc-mass" not in names
+        assert len(doc.models) < 650  # all six tabs: ~1,100
+        calls = {"energy": 0, "qq": 0}
+        for name in calls:
+            view = getattr(a, name)
+            monkeypatch.setattr(view, "apply", lambda f, _v=view, _n=name, _real=view.apply:
+                                (calls.__setitem__(_n, calls[_n] + 1), _real(f))[1])
+        run(a, 3)
+        assert calls == {"energy": 3, "qq": 0}  # the open tab drawn every frame, the closed one not
+        a.qq.x.sources[0].data = {"exact": [], "sample": []}  # forget the page's first frame
+        a.tabs.active = 1  # Q-Q opens: drawn at once from the newest frame
+        assert "mdhmc-qq-x" in {m.name for m in doc.models}
+        assert calls["qq"] == 1 and len(a.qq.x.sources[0].data["sample"]) == 100
+        run(a, 2)
+        before = list(a.mass.source.data["a"])
+        a.tabs.active = 3
+        assert list(a.mass.source.data["a"]) != before and np.isclose(sum(a.mass.source.data["a"]), 1.0)
+    finally:
+        a.close()
+
+
+def test_served_frames_are_drawn_when_published_and_when_acknowledged():
+    """FrameFlow.drive: a frame goes out when the worker publishes it (one callback on the
+    server's loop however often it is woken) or when the page acknowledges one, never polled.
+    The server's loop runs in a thread of its own here (the test process has its own loops)."""
+    import asyncio
+
+    from tornado.ioloop import IOLoop
+
+    from mdhmc.dashboard.flow import FrameFlow
+
+    flow = FrameFlow(in_flight=1)
+    drawn, ready, done = [], threading.Event(), threading.Event()
+    box = {}
+
+    def draw():
+        drawn.append(flow.sent)
+        flow.stamp()
+        return True
+
+    def serve():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        box["io"] = IOLoop.current()
+        flow.drive(draw, None)
+        ready.set()
+        loop.run_until_complete(asyncio.to_thread(done.wait))
+        loop.close()
+
+    def on_loop(fn):
+        """Run ``fn`` on the server's loop and wait for it (as Bokeh runs a page's message)."""
+        finished = threading.Event()
+        box["io"].add_callback(lambda: (fn(), finished.set()))
+        assert finished.wait(5)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        assert ready.wait(5)
+        woke = [threading.Thread(target=flow.wake) for _ in range(5)]  # five publishes, from workers
+        for t in woke:
+            t.start()
+        for t in woke:
+            t.join()
+        on_loop(lambda: None)
+        assert drawn == [0]  # one draw; the page has not shown it yet
+        flow.wake()
+        on_loop(lambda: None)
+        assert drawn == [0]  # in flight: held back
+        on_loop(lambda: setattr(flow.ack, "tags", [1]))  # the page showed frame 1: the waiting one goes out
+        assert drawn == [0, 1] and flow.rtt_n == 1
+        flow.stop()
+        on_loop(lambda: setattr(flow.ack, "tags", [2]))
+        flow.wake()
+        on_loop(lambda: None)
+        assert drawn == [0, 1]  # stopped: nothing more
+    finally:
+        done.set()
+        server.join(5)
+
+
+def test_viewers_are_woken_by_the_presenters_frames():
+    app = App(live=False, stage="tempering", walkers=200)
+    woken = []
+    wake = lambda: woken.append(1)  # noqa: E731
+    try:
+        registry.listen(app.worker.id, wake)
+        try:
+            run(app, 2)
+            assert len(woken) == 2
+        finally:
+            registry.unlisten(app.worker.id, wake)
+        run(app, 1)
+        assert len(woken) == 2 and app.worker.id not in registry._listeners
+    finally:
+        app.close()
+
+
+def test_slot_times_split_waits_holds_and_cpu_by_kind():
+    times = scheduler.SlotTimes()
+    scheduler.track(times)
+    try:
+        with scheduler.slot("stats"):
+            t = time.thread_time()
+            while time.thread_time() - t < 0.02:
+                pass
+        with scheduler.slot():
+            time.sleep(0.02)  # held, not computing
+    finally:
+        scheduler.track(None)
+    (n_s, _, hold_s, cpu_s), (n_w, _, hold_w, cpu_w) = times.kinds["stats"], times.kinds["sweep"]
+    assert n_s == n_w == 1 and hold_s >= 0.02 and cpu_s >= 0.015 and hold_w >= 0.02 and cpu_w < 0.01
+    assert "stats 1 x" in times.summary() and "sweep 1 x" in times.summary()
