@@ -306,7 +306,9 @@ class App(pn.viewable.Viewer):
             try:
                 if not self.draw() and self._stale is not None \
                         and time.monotonic() - self._full_at >= self._views_every_s:
-                    self.draw(self._stale)  # the last frame's views and strip were skipped
+                    # the last frame's views and strip were skipped; its cloud is on the page
+                    # already (sent again, it showed as a walker update after Pause)
+                    self.draw(self._stale, rest=True)
             except Exception:  # never let one bad frame stop the periodic callback
                 log.exception("mdhmc: frame failed")
 
@@ -345,18 +347,20 @@ class App(pn.viewable.Viewer):
         msg = (f"mdhmc: session {self.worker.id} closed; worker "
                f"{'stopped' if stopped else 'still finishing a block of walkers'} in {time.perf_counter() - t0:.2f} s "
                f"({len(registry.live())} live, {registry.open_count()} open, {registry.in_memory() - 1} other sessions "
-               f"in memory); {self.flow.summary()}; core slots: {self.worker.slot_times.summary()}")
+               f"in memory); {self.flow.summary()} of {self.worker.published} published; core slots: "
+               f"{self.worker.slot_times.summary()}")
         log.info(msg)
         print(msg, flush=True)
 
     # ------------------------------------------------------------------ frames
-    def draw(self, frame: Frame | None = None) -> bool:
-        """Apply ``frame`` (default: the newest, if there is one) as one document change; True if drawn."""
+    def draw(self, frame: Frame | None = None, rest: bool = False) -> bool:
+        """Apply ``frame`` (default: the newest, if there is one) as one document change; True if
+        drawn. ``rest``: only what was skipped when it was drawn (its views and strip)."""
         frame = frame if frame is not None else self.worker.take_frame()
         if frame is None:
             return False
         with pn.io.hold(self.doc):
-            pause = self.apply(frame)
+            pause = self.apply(frame, rest=rest)
             self.flow.stamp()
         if pause and self.controls.playing:
             self.controls.playing = False  # outside the hold: widget changes inside it were lost
@@ -384,14 +388,17 @@ class App(pn.viewable.Viewer):
         for k in range(len(self.tab_views)):
             self.show_tab(k)
 
-    def apply(self, frame: Frame) -> bool:
-        """Draw ``frame`` in every view; True if its error paused the worker."""
+    def apply(self, frame: Frame, rest: bool = False) -> bool:
+        """Draw ``frame`` in every view (``rest``: not those drawn every frame: it was drawn
+        before); True if its error paused the worker."""
         # the cloud every frame; the other views a few times a second (and at once after a new
         # layout, stage or phase): each of their updates repaints more canvases in the browser,
         # and the page's paint rate is what bounds the cloud's frame rate (dashboard/flow.py)
         now = time.monotonic()
+        # a new layout, stage, phase, ladder, error or applied setting is drawn whole at once: a
+        # slider's applied value waited up to VIEWS_EVERY_S for the strip before
         key = (frame.layout.version if frame.layout is not None else None, frame.stage, frame.phase,
-               frame.rungs.version if frame.rungs is not None else None, frame.error_seq)
+               frame.rungs.version if frame.rungs is not None else None, frame.error_seq, frame.applied)
         full = not self._live or key != self._full_key or now - self._full_at >= self._views_every_s
         if full:
             self._full_key, self._full_at = key, now
@@ -401,7 +408,8 @@ class App(pn.viewable.Viewer):
             try:
                 hidden = self._hidden_views() if self._live else ()
                 for view in self.views:
-                    if any(view is v for v in self._every_frame) or (full and not any(view is v for v in hidden)):
+                    every = any(view is v for v in self._every_frame)
+                    if (every and not rest) or (not every and full and not any(view is v for v in hidden)):
                         view.apply(frame)
             except Exception as exc:  # a drawing problem must not stop the session
                 log.exception("mdhmc: frame failed")

@@ -226,7 +226,10 @@ class WalkerCloud(pn.viewable.Viewer):
 
     def set_walkers(self, w: Points):
         if len(w.x) == self.n_walkers:
-            self.walkers.data.update(x=w.x, y=w.y)
+            d = self.walkers.data
+            if np.array_equal(d["x"], w.x) and np.array_equal(d["y"], w.y):
+                return  # unmoved (a frame of new settings while paused): nothing to send or paint
+            d.update(x=w.x, y=w.y)
 
     def set_trajectory(self, tr: Trajectory | None):
         if tr is None:

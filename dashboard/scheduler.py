@@ -23,6 +23,7 @@ __all__ = ["frame_budget_s", "slot", "active", "forget", "crowd", "viewer_opened
            "CROWD_FREE", "SlotTimes", "track"]
 
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+SLOTS = CORES  # sweeps or diagnostics at once (CORES + 1 measured no better: longer GIL waits per hold)
 ALONE_S = 0.5  # one session alone: sweeping per frame, at most
 MIN_FPS = 8.0  # frames per page the budget is set for (>= 5 updates/s with slack)
 SWEEP_SHARE = 0.6  # of the cores, for the sweeps of all sessions together when crowded
@@ -141,7 +142,7 @@ def slot(kind: str = "sweep"):
         return
     t0 = time.perf_counter()
     with _slots:
-        if _running < CORES and not _waiting:
+        if _running < SLOTS and not _waiting:
             _running += 1
             mine = None
         else:

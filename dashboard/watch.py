@@ -107,6 +107,7 @@ class WatchPage(pn.viewable.Viewer):
         if self._callback is not None and not self._closed:
             scheduler.viewer_closed()
             self._callback.stop()
+            print(f"mdhmc: viewer of session {self.session} closed; {self.flow.summary()}", flush=True)
         if self._listening:
             registry.unlisten(self.session, self.flow.wake)
             self._listening = False

@@ -203,6 +203,11 @@ class Worker:
         return self.samplers.status
 
     @property
+    def published(self) -> int:
+        """Frames published so far (the page may have drawn fewer: only the newest is kept)."""
+        return self._seq
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -282,8 +282,12 @@ def test_a_frame_whose_views_were_skipped_is_drawn_whole_once_no_newer_comes(mon
         assert a.draw() and a._stale is not None and a.strip.text.object == shown  # cloud only
         monkeypatch.setattr(app_module, "VIEWS_EVERY_S", 0.0)
         a.flow.ack.tags = [a.flow.sent]  # the page has shown every frame
-        a._tick()  # no newer frame: the skipped one is drawn whole
+        cloud, gif = a.cloud.walkers.data, len(a.capture.recorder.frames)
+        a._tick()  # no newer frame: the skipped one's views and strip are drawn
         assert a._stale is None and a.strip.text.object != shown
+        # ... but not its cloud again: the page has it (sent again, it was a walker update after
+        # Pause), nor a second GIF frame of it
+        assert a.cloud.walkers.data is cloud and len(a.capture.recorder.frames) == gif
     finally:
         a.close()
 
@@ -415,3 +419,21 @@ def test_slot_times_split_waits_holds_and_cpu_by_kind():
     (n_s, _, hold_s, cpu_s), (n_w, _, hold_w, cpu_w) = times.kinds["stats"], times.kinds["sweep"]
     assert n_s == n_w == 1 and hold_s >= 0.02 and cpu_s >= 0.015 and hold_w >= 0.02 and cpu_w < 0.01
     assert "stats 1 x" in times.summary() and "sweep 1 x" in times.summary()
+
+
+def test_unmoved_walkers_are_not_sent_again(app):
+    """A frame whose walkers did not move (new settings while paused) leaves the cloud's source
+    alone: sent again, 2,000-5,000 walkers were repainted and counted as a late update after Pause."""
+    import dataclasses
+
+    run(app, 1)
+    frame = registry.latest(app.worker.id)
+    app.cloud.apply(frame)
+    x0 = app.cloud.walkers.data["x"]
+    same = dataclasses.replace(frame, walkers=dataclasses.replace(frame.walkers, x=frame.walkers.x.copy(),
+                                                                    y=frame.walkers.y.copy()))
+    app.cloud.apply(same)
+    assert app.cloud.walkers.data["x"] is x0
+    moved = dataclasses.replace(frame, walkers=dataclasses.replace(frame.walkers, x=frame.walkers.x + 1))
+    app.cloud.apply(moved)
+    np.testing.assert_array_equal(app.cloud.walkers.data["x"], frame.walkers.x + 1)
