@@ -180,7 +180,7 @@ def test_scheduler_runs_at_most_cores_sweeps_at_once():
 
 
 def test_scheduler_hands_slots_over_in_arrival_order_and_is_reentrant(monkeypatch):
-    monkeypatch.setattr(scheduler, "CORES", 1)  # one slot: the hand-over order is the grant order
+    monkeypatch.setattr(scheduler, "SLOTS", 1)  # one slot: the hand-over order is the grant order
     order, release = [], threading.Event()
 
     def holder():
@@ -193,7 +193,7 @@ def test_scheduler_hands_slots_over_in_arrival_order_and_is_reentrant(monkeypatc
             with scheduler.slot():  # a frame published mid-sweep asks again: no deadlock
                 pass
 
-    holders = [threading.Thread(target=holder) for _ in range(scheduler.CORES)]
+    holders = [threading.Thread(target=holder) for _ in range(scheduler.SLOTS)]
     for th in holders:
         th.start()
     time.sleep(0.2)  # every slot held
@@ -292,7 +292,7 @@ def test_a_frame_whose_views_were_skipped_is_drawn_whole_once_no_newer_comes(mon
         a.close()
 
 
-def test_closed_tabs_are_neither_in_the_document_nor_drawn_and_open_with_the_newest_frame(monkeypatch):
+def test_closed_tabs_are_neither_in_the_document_nor_drawn_and_open_with_the_newest_frame():
     """Only the open tab is in the page's document (a room of pages: Bokeh maps every model of a
     document per message); its views are drawn, the others when their tab opens."""
     from bokeh.document import Document
@@ -308,21 +308,21 @@ def test_closed_tabs_are_neither_in_the_document_nor_drawn_and_open_with_the_new
         names = {m.name for m in doc.models}
         assert "mdhmc-energy" in names and "mdhmc-qq-x" not in names and "mdhmc-mass" not in names
         assert len(doc.models) < 650  # all six tabs: ~1,100
-        calls = {"energy": 0, "qq": 0}
-        for name in calls:
+        drawn = {"energy": [], "qq": [], "mass": []}  # the frames each view was given
+        for name, seen in drawn.items():
             view = getattr(a, name)
-            monkeypatch.setattr(view, "apply", lambda f, _v=view, _n=name, _real=view.apply:
-                                (calls.__setitem__(_n, calls[_n] + 1), _real(f))[1])
+            real = view.apply
+            view.apply = lambda f, _seen=seen, _real=real: (_seen.append(f.seq), _real(f))[1]
         run(a, 3)
-        assert calls == {"energy": 3, "qq": 0}  # the open tab drawn every frame, the closed one not
-        a.qq.x.sources[0].data = {"exact": [], "sample": []}  # forget the page's first frame
-        a.tabs.active = 1  # Q-Q opens: drawn at once from the newest frame
-        assert "mdhmc-qq-x" in {m.name for m in doc.models}
-        assert calls["qq"] == 1 and len(a.qq.x.sources[0].data["sample"]) == 100
+        assert len(drawn["energy"]) == 3 and drawn["qq"] == [] and drawn["mass"] == []  # closed: not drawn
+        a.tabs.active = 1  # Q-Q opens: drawn at once from the newest frame, and now in the document
+        assert drawn["qq"] == [a._last.seq] and "mdhmc-qq-x" in {m.name for m in doc.models}
         run(a, 2)
-        before = list(a.mass.source.data["a"])
+        assert len(drawn["qq"]) == 3  # open: drawn every frame
         a.tabs.active = 3
-        assert list(a.mass.source.data["a"]) != before and np.isclose(sum(a.mass.source.data["a"]), 1.0)
+        assert drawn["mass"] == [a._last.seq] and "mdhmc-mass" in {m.name for m in doc.models}
+        run(a, 2)
+        assert len(drawn["qq"]) == 3 and len(drawn["mass"]) == 3  # Q-Q closed again, Mass open
     finally:
         a.close()
 
