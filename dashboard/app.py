@@ -37,7 +37,7 @@ from mdhmc.dashboard.controls import URL_KEYS, Controls, legacy_query  # noqa: E
 from mdhmc.dashboard.controls_panel import ControlsPanel  # noqa: E402
 from mdhmc.dashboard.energy import EnergyTraces  # noqa: E402
 from mdhmc.dashboard.figures import Text  # noqa: E402
-from mdhmc.dashboard.flow import FrameFlow  # noqa: E402
+from mdhmc.dashboard.flow import TICK_MOST_MS, TICK_MS, FrameFlow  # noqa: E402
 from mdhmc.dashboard.frames import Frame  # noqa: E402
 from mdhmc.dashboard.mass import MassBalance  # noqa: E402
 from mdhmc.dashboard.messages import Messages  # noqa: E402
@@ -53,9 +53,7 @@ log = logging.getLogger("mdhmc.dashboard")
 
 FRAME_MS = 20  # periodic callback period where frames are polled (a notebook): at most 50 frames/s
 # Served pages draw a frame when it is published or acknowledged (FrameFlow.drive); their periodic
-# callback only starts the session, suspends it without a browser, draws a frame whose views were
-# skipped, and sends to a page that stopped answering: 4 times a second, less in a crowd
-TICK_MS, TICK_MOST_MS = 250, 1000
+# callback ticks every TICK_MS (dashboard/flow.py)
 VIEWS_EVERY_S = 0.25  # every view but the cloud: at most 4 updates/s
 # In a crowded server (a room of students) every session's frames, views and periodic callbacks
 # share one Python thread: the callback period and the views' interval grow with

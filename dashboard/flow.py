@@ -33,7 +33,12 @@ import panel as pn
 from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, CustomJS
 
-__all__ = ["FrameFlow", "FRAME_MODEL", "ACK_MODEL"]
+__all__ = ["FrameFlow", "FRAME_MODEL", "ACK_MODEL", "TICK_MS", "TICK_MOST_MS"]
+
+# A driven page's periodic callback only starts the session, suspends it without a browser, draws
+# a frame whose views were skipped and sends to a page that stopped answering: 4 times a second,
+# less in a crowd (scheduler.pace), never less than once a second
+TICK_MS, TICK_MOST_MS = 250, 1000
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Presenter mode: ``?watch=<id>`` mirrors session ``<id>`` read-only.
 
 A viewer's page has its own views (Bokeh documents are per page) but no worker and no
-samplers: the presenter's newest frame (`registry.latest`) is applied when the presenter's worker
-publishes it (`registry.listen` wakes the viewer's `FrameFlow`; polled where not served). The cost of a viewer is the drawing and sending of frames only. The presenter's id
+samplers: the presenter's newest frame (`registry.latest`) is applied when the presenter's
+worker publishes it (`registry.listen` wakes the viewer's `FrameFlow`; polled where not
+served). The cost of a viewer is the drawing and sending of frames only. The presenter's id
 is in the server log ("session N opened") and in the page's "Copy watch link" text.
 """
 
@@ -17,7 +18,7 @@ from . import registry, scheduler
 from .cloud import WalkerCloud
 from .energy import EnergyTraces
 from .figures import Text
-from .flow import FrameFlow
+from .flow import TICK_MOST_MS, TICK_MS, FrameFlow
 from .mass import MassBalance
 from .qq import QQPlots
 from .rungs import RungView
@@ -27,7 +28,6 @@ from .temperatures import Temperatures
 __all__ = ["watched", "WatchPage", "WATCH_MS"]
 
 WATCH_MS = 100  # a viewer polled (a notebook) draws at most 10 frames/s (fewer in a crowd: scheduler.pace)
-TICK_MS, TICK_MOST_MS = 250, 1000  # served: frames come as the presenter publishes them (FrameFlow.drive)
 VIEWS_EVERY_S = 0.25  # views other than the cloud, and the strip: at most 4 updates/s
 
 
