@@ -12,7 +12,7 @@ What each method's estimate is at a checkpoint:
 
 ==============  ===========================================================================
 ``mdhmc``       `Sampler` stage "pipeline" with today's defaults (diffusion -> MAD trim ->
-                tempering on the automatic ladder with the ``de+rwm`` moves): the recorded
+                tempering on the automatic ladder with the ``de+stretch`` moves): the recorded
                 cold draws after the tempering warm-up; before that, the current cold
                 ensemble (marked ``warmup``).
 ``mdhmc-*``     the ablation rows (`ABLATIONS`), each adding one idea to the one before:

@@ -15,7 +15,9 @@ The exact moves of the Metropolis and tempering phases are the ``moves`` setting
 (`mix_names`, `phase_moves`): random-walk Metropolis (``rwm``, the move named
 ``"metropolis"``) and the ensemble moves (`EnsembleMove`: ``de``, ``stretch``, ``dime``),
 with equal weights; tempering gives the mix half the sweeps and swaps the other half, as
-the thread did with Metropolis alone.
+the thread did with Metropolis alone. DE and stretch alone cannot leave the affine hull of
+the ensemble, so a mix of only them gains ``rwm`` where that hull is not the whole space
+(`spans_the_space`, checked when an exact phase starts).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .preconditioning import DiffusionAdaptation, search_enabled
 from .rng import uniform
 
 __all__ = ["Move", "MoveRecord", "Schedule", "PHASE_MOVES", "DiffusionMove", "MetropolisMove", "SwapMove",
-           "HMCMove", "EnsembleMove", "ENSEMBLE_KERNELS", "mix_names", "phase_moves"]
+           "HMCMove", "EnsembleMove", "ENSEMBLE_KERNELS", "mix_names", "phase_moves", "spans_the_space"]
 
 #: phase -> ((move name, weight), ...): what a sweep of that phase does
 PHASE_MOVES = {
@@ -47,15 +49,41 @@ ENSEMBLE_KERNELS = {"de": moves_de.build_kernel, "stretch": moves_stretch.build_
                     "dime": moves_dime.build_kernel}
 
 
-def mix_names(mix: str) -> tuple[str, ...]:
-    """Move names (keys of `Sampler.moves`) of a ``moves`` setting such as ``"de+rwm"``."""
-    return tuple("metropolis" if m == "rwm" else m for m in mix.split("+"))
+#: Affine-invariant moves (DE, stretch) propose affine combinations of walkers, so the ensemble
+#: never leaves the affine hull of its positions (swaps only permute them). A mix of only them
+#: therefore gains random-walk Metropolis when the hull cannot be, or is not, the whole space:
+#: fewer than 2 walkers per dimension (emcee's own warning), or walkers on a lower-dimensional set
+#: (e.g. all started at one point). Ranks are computed up to this dimension (an SVD of the
+#: ensemble); above it only the walker count and coordinates with no spread are checked.
+WALKERS_PER_DIM = 2
+RANK_CHECK_MAX_DIM = 500
+AFFINE_MOVES = frozenset({"de", "stretch"})
 
 
-def phase_moves(mix: str) -> dict:
-    """`PHASE_MOVES` with the Metropolis and tempering phases made of the mix ``mix`` (equal
-    weights; tempering: the mix half the sweeps, swaps the other half)."""
-    names = mix_names(mix)
+def spans_the_space(positions: np.ndarray) -> bool:
+    """Whether the walkers' affine hull is the whole space, with 2 walkers per dimension or more."""
+    n, dim = positions.shape
+    if n < WALKERS_PER_DIM * dim or not np.all(np.ptp(positions, axis=0) > 0):
+        return False
+    if dim > RANK_CHECK_MAX_DIM:
+        return True
+    centred = positions - positions.mean(axis=0)
+    return bool(np.isfinite(centred).all() and np.linalg.matrix_rank(centred) == dim)
+
+
+def mix_names(mix: str, spans: bool = True) -> tuple[str, ...]:
+    """Move names (keys of `Sampler.moves`) of a ``moves`` setting such as ``"de+stretch"``;
+    with ``spans`` False (`spans_the_space`) a mix of only affine moves gains ``"metropolis"``."""
+    names = tuple("metropolis" if m == "rwm" else m for m in mix.split("+"))
+    if not spans and set(names) <= AFFINE_MOVES:
+        names += ("metropolis",)
+    return names
+
+
+def phase_moves(mix: str, spans: bool = True) -> dict:
+    """`PHASE_MOVES` with the Metropolis and tempering phases made of the mix ``mix`` (`mix_names`;
+    equal weights; tempering: the mix half the sweeps, swaps the other half)."""
+    names = mix_names(mix, spans)
     return {**PHASE_MOVES,
             "metropolis": tuple((m, 1.0) for m in names),
             "tempering": tuple((m, 0.5 / len(names)) for m in names) + (("swap", 0.5),)}

@@ -7,8 +7,8 @@ instead, which carries a walker from one mode to another when the complement spa
 The proposal is symmetric (a, b and -g are as likely as b, a and g), so the Metropolis
 ratio is exp(beta (lp(y) - lp(x_i))).
 
-The moves stay in the affine span of the ensemble: with fewer walkers per rung than
-dimensions, mix it with random-walk Metropolis (the ``de+rwm`` mix).
+The moves stay in the affine hull of the ensemble: with fewer than 2 walkers per dimension
+a mix of DE and stretch alone gains random-walk Metropolis (`sampler.moves.mix_names`).
 """
 
 from __future__ import annotations

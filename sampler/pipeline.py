@@ -35,7 +35,8 @@ import numpy as np
 from . import diffusion, faults, hmc, ladder, tempering, trim
 from .chunks import Chunks, SweepStopped
 from .ensemble import EnsembleState, init
-from .moves import DiffusionMove, EnsembleMove, HMCMove, MetropolisMove, Schedule, SwapMove, mix_names, phase_moves
+from .moves import (AFFINE_MOVES, DiffusionMove, EnsembleMove, HMCMove, MetropolisMove, Schedule, SwapMove, mix_names,
+                    phase_moves, spans_the_space)
 from .settings import SPEC, STAGES, Settings, SettingsError
 
 __all__ = ["Sampler", "RESET_KEYS", "SweepStopped", "DensityError"]
@@ -180,7 +181,10 @@ class Sampler:
         betas = 1.0 / np.array(s.temperatures(dim) if rungs > 1 else [1.0])
         rung = ladder.rung_assignment(n, rungs, 0.5 if auto else None)
         moves = {}
-        for name in mix_names(s.moves):
+        names = mix_names(s.moves)
+        if set(names) <= AFFINE_MOVES:  # scheduled only where the walkers do not span the space (`_schedule_moves`)
+            names += ("metropolis",)
+        for name in names:
             if name == "metropolis":
                 moves[name] = MetropolisMove(self.target, rung, betas, s.target_accept_for(dim), s.metropolis_scale,
                                              report_hot=tempered)
@@ -209,9 +213,14 @@ class Sampler:
         self._pair_accepted = np.zeros(pairs, dtype=np.int64)
 
     def _schedule_moves(self):
+        """The phases' schedules; an affine-only mix gains random-walk Metropolis if the walkers
+        do not span the space now (`sampler.moves.spans_the_space`: the exact phases cannot change
+        that, so it is decided when one starts or its moves are rebuilt)."""
         moves = self.moves
+        mix = self.settings.moves
+        spans = not set(mix_names(mix)) <= AFFINE_MOVES or spans_the_space(self.state.positions)
         self._schedules = {phase: Schedule([(moves[name], weight) for name, weight in pairs])
-                           for phase, pairs in phase_moves(self.settings.moves).items()
+                           for phase, pairs in phase_moves(mix, spans).items()
                            if all(name in moves for name, _ in pairs)}
 
     @property
@@ -400,6 +409,7 @@ class Sampler:
             self.phase = "tempering"
             self.stage_sweep = 0
             self.draws.clear()
+            self._schedule_moves()  # the walkers the diffusion left decide whether rwm joins the mix
 
     def total_sweeps(self) -> int:
         """Sweeps a headless `run` does for the current stage."""

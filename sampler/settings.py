@@ -172,9 +172,10 @@ SPEC: tuple[Setting, ...] = (
        "temperature rungs from 1 to t_hot (1: plain Metropolis; auto: enough for ~25% adjacent swap "
        "acceptance, spacing adapted during warm-up, then frozen)",
        "metropolize", phases=("tempering",), bounds=(1, 64), soft=(1, 16), nullable=True, thread=2),
-    _s("moves", "de+rwm", "choice", "Moves",
+    _s("moves", "de+stretch", "choice", "Moves",
        "exact moves of the Metropolis/tempering sweeps, mixed with equal weights: random-walk Metropolis (rwm), "
-       "differential evolution (de), the stretch move, DIME (de + an independence proposal fitted to the ensemble)",
+       "differential evolution (de), the stretch move, DIME (de + an independence proposal fitted to the ensemble); "
+       "with fewer than 2 walkers per dimension a mix of de and stretch alone gains rwm",
        "metropolize", phases=("metropolis", "tempering"), choices=MOVE_MIXES, thread="rwm"),
     _s("swaps_per_walker", 20.0, "float", "Swaps per walker", "swap attempts per sweep per walker (the thread's 20n)",
        "metropolize", phases=("tempering",), bounds=(0, 1e4), soft=(0.0, 50.0), step=1.0),

@@ -10,11 +10,11 @@ makes the family of 5 fail 1% of the time for an exact move (|t| <= 3.73).
 
 Measured false alarms of a correct sampler (``python tests/sampler/measure_false_alarms.py
 moves --case TARGET:MIX --seeds N``, seeds from 100; the tests use seed 1): corr-gauss
-de 1 of 100, stretch 0 of 100, dime 0 of 30, de+rwm 1 of 40; scorpio de 0 of 40, dime 0 of
-20. Pooled over every statistic, |t| beyond Student's 99% point: 0-2.5% per case (1%
+de 1 of 100, stretch 0 of 100, dime 0 of 30, de+rwm 1 of 40, de+stretch (the default mix) 0 of
+100; scorpio de 0 of 40, dime 0 of 20. Pooled over every statistic, |t| beyond Student's 99% point: 0-2.5% per case (1%
 expected with an honest MCSE). Negative controls, the same check with every move targeting
 exp(0.9 lp) (E y^2 4.44 against 4; ``--control``): detected on de 20 of 20, stretch 20 of
-20, de+rwm 20 of 20, dime 10 of 10 seeds.
+20, de+rwm 20 of 20, dime 10 of 10, de+stretch 40 of 40 seeds.
 
 Why the old check failed 4 of 24 seeds: it ran at 5% family-wise (Bonferroni, 8 replicates)
 and seeds 100-123 were an unlucky draw. Over 500 seeds it failed 4.6%, as designed; the
@@ -33,12 +33,12 @@ import pytest
 from mdhmc import targets
 from mdhmc.sampler import Sampler, Settings, moves_de, moves_dime, moves_stretch
 from mdhmc.sampler.ensemble import init
-from mdhmc.sampler.moves import mix_names, phase_moves
+from mdhmc.sampler.moves import mix_names, phase_moves, spans_the_space
 from exactness_cases import check_move
 from sampler_models import correlated_gaussian
 
 CASES = [("corr-gauss", "de"), ("corr-gauss", "stretch"), ("corr-gauss", "dime"), ("corr-gauss", "de+rwm"),
-         ("scorpio", "de"), ("scorpio", "dime")]
+         ("corr-gauss", "de+stretch"), ("scorpio", "de"), ("scorpio", "dime")]
 KERNELS = {"de": moves_de.build_kernel, "stretch": moves_stretch.build_kernel, "dime": moves_dime.build_kernel}
 #: the negative control's inverse temperature: sd 5% too wide, E y^2 4.44 against 4
 WRONG_BETA = 0.9
@@ -50,7 +50,7 @@ def test_move_keeps_the_target(case, moves):
     assert check.ok, f"{moves} on {case} differs from the closed-form moments:\n{check.report()}"
 
 
-@pytest.mark.parametrize("moves", ["de", "stretch", "dime", "de+rwm"])
+@pytest.mark.parametrize("moves", ["de", "stretch", "dime", "de+rwm", "de+stretch"])
 def test_negative_control_move_at_the_wrong_temperature_fails(moves):
     """The same kernels targeting exp(0.9 lp), through the same check: it must catch them."""
     check = check_move("corr-gauss", moves, seed=1, beta=WRONG_BETA)
@@ -66,6 +66,47 @@ def test_moves_mix_by_weights_and_the_thread_mix_is_rwm_alone():
     s = Sampler(targets.get("scorpio"), Settings(walkers=64, warmup=2, moves="de+stretch+rwm"), stage="metropolis")
     picked = {s.sweep()["move"] for _ in range(40)}
     assert picked == {"de", "stretch", "metropolis"}
+
+
+def test_affine_moves_alone_keep_the_ensemble_in_its_hull_so_such_walkers_gain_rwm():
+    """DE and stretch proposals are affine combinations of walkers: 8 walkers in 10-D never leave
+    the 7-D affine hull they start in, and walkers started at one point never move (the sampler
+    would not be ergodic). So where the walkers do not span the space an affine-only mix (the
+    default) gains random-walk Metropolis, and then the walkers do leave the hull."""
+    target = targets.get("stiff-wells", 10)
+    n, dim = 8, target.dim
+    start = target.sample_exact(n, np.random.default_rng(0))
+    normal = np.linalg.svd(start[1:] - start[0])[2][n - 1:]  # the directions the hull lacks
+
+    def off_hull(x):
+        return float(np.abs((x - start[0]) @ normal.T).max())
+
+    state = init(target, n, 0, positions=start)
+    rung = np.zeros(n, dtype=np.int64)
+    for build in (moves_de.build_kernel, moves_stretch.build_kernel):
+        step = build(target, rung, np.array([1.0]))
+        for _ in range(50):
+            step(state)
+    assert not np.allclose(state.positions, start)  # they moved ...
+    assert off_hull(state.positions) < 1e-9  # ... but only inside the hull
+
+    wide = target.sample_exact(2 * dim, np.random.default_rng(1))
+    assert spans_the_space(wide) and not spans_the_space(start)
+    assert not spans_the_space(np.zeros((100, dim)))  # started at one point
+    assert not spans_the_space(np.column_stack([wide[:, :-1], wide[:, 0]]))  # a lower-dimensional plane
+    assert mix_names("de+stretch", spans=False) == ("de", "stretch", "metropolis")
+    assert mix_names("de+stretch") == ("de", "stretch")
+    assert mix_names("dime", spans=False) == ("dime",)  # its independence proposal spans the space
+    assert Settings().moves == "de+stretch"
+    for positions, gains_rwm in ((start, True), (wide, False)):
+        s = Sampler(target, Settings(walkers=len(positions), warmup=2, seed=0), stage="metropolis",
+                    positions=positions)
+        picked = {s.sweep()["move"] for _ in range(60)}
+        assert ("metropolis" in picked) == gains_rwm, picked
+    s = Sampler(target, Settings(walkers=n, warmup=2, seed=0), stage="metropolis", positions=start)
+    for _ in range(60):
+        s.sweep()
+    assert off_hull(s.state.positions) > 1e-3
 
 
 def test_ensemble_moves_give_the_same_draws_in_blocks_and_at_any_thread_count():
