@@ -117,25 +117,31 @@ def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
     from mdhmc.sampler import Sampler
 
     s = mdhmc_settings(method, c, seed, smoke)
-    sampler = Sampler(target, s, stage=_STAGE[method], tracked=-1, max_recorded_values=MAX_RECORDED_VALUES)
+    # every recorded sweep goes to the same stride-doubling buffer as NUTS's draws, so the estimate
+    # is all draws so far thinned evenly in time (the sampler's own ring buffer keeps only the
+    # latest sweeps: 400 at 100-D, 40 at 1,000-D)
+    sampler = Sampler(target, s, stage=_STAGE[method], tracked=-1, keep_sweeps=1)
+    recorded, n_recorded = _SweepBuffer(), 0
     div_warmup = None
     res = cp.result
     while True:
-        sampler.sweep()
+        rec = sampler.sweep()
         tot = sampler.totals
-        if div_warmup is None and sampler.recording:
-            div_warmup = tot.get("divergences", 0)
+        if rec["recording"]:
+            recorded.add(n_recorded, sampler.draws[-1])
+            n_recorded += 1
+            if div_warmup is None:
+                div_warmup = tot.get("divergences", 0)
         if cp.due():
-            recorded = len(sampler.draws) > 0
             after = tot.get("divergences", 0) - div_warmup if div_warmup is not None else 0
-            cp.take(lambda: pool(sampler.draws) if recorded else sampler.cold, tot.get("lp_evals", 0),
-                    tot.get("grad_evals", 0), after, "sampling" if recorded else "warmup")
+            cp.take(lambda: pool(recorded.items) if recorded.items else sampler.cold, tot.get("lp_evals", 0),
+                    tot.get("grad_evals", 0), after, "sampling" if recorded.items else "warmup")
             if cp.done:
                 break
     r = sampler.result()
     res.info.update(
         settings_changed=dict(MDHMC_CHANGES.get(c.key, {})) if method.startswith("mdhmc") else {}, walkers=s.walkers,
-        sweeps=sampler.sweep_count, recorded_sweeps=len(sampler.draws), acceptance=r["acceptance"],
+        sweeps=sampler.sweep_count, recorded_sweeps=n_recorded, acceptance=r["acceptance"],
         swap_acceptance=r["swap_acceptance"], temperatures=r["temperatures"].tolist(),
         pair_acceptance=[float(a) for a in r["pair_acceptance"]],
         divergences_warmup=int(div_warmup if div_warmup is not None else r["totals"].get("divergences", 0)),
