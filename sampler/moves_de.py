@@ -7,8 +7,8 @@ instead, which carries a walker from one mode to another when the complement spa
 The proposal is symmetric (a, b and -g are as likely as b, a and g), so the Metropolis
 ratio is exp(beta (lp(y) - lp(x_i))).
 
-The moves stay in the affine hull of the ensemble: with fewer than 2 walkers per dimension
-a mix of DE and stretch alone gains random-walk Metropolis (`sampler.moves.mix_names`).
+The moves stay in the affine hull of the ensemble: where the walkers do not span the space,
+a mix of DE and stretch alone gains random-walk Metropolis (`sampler.moves.spans_the_space`).
 """
 
 from __future__ import annotations

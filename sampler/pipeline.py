@@ -181,10 +181,8 @@ class Sampler:
         betas = 1.0 / np.array(s.temperatures(dim) if rungs > 1 else [1.0])
         rung = ladder.rung_assignment(n, rungs, 0.5 if auto else None)
         moves = {}
-        names = mix_names(s.moves)
-        if set(names) <= AFFINE_MOVES:  # scheduled only where the walkers do not span the space (`_schedule_moves`)
-            names += ("metropolis",)
-        for name in names:
+        # an affine-only mix also gets rwm, scheduled only where the walkers do not span the space
+        for name in mix_names(s.moves, spans=False):
             if name == "metropolis":
                 moves[name] = MetropolisMove(self.target, rung, betas, s.target_accept_for(dim), s.metropolis_scale,
                                              report_hot=tempered)

@@ -175,7 +175,8 @@ SPEC: tuple[Setting, ...] = (
     _s("moves", "de+stretch", "choice", "Moves",
        "exact moves of the Metropolis/tempering sweeps, mixed with equal weights: random-walk Metropolis (rwm), "
        "differential evolution (de), the stretch move, DIME (de + an independence proposal fitted to the ensemble); "
-       "with fewer than 2 walkers per dimension a mix of de and stretch alone gains rwm",
+       "where the walkers do not span the space (under 2 per dimension, or on a lower-dimensional set) a mix of "
+       "de and stretch alone gains rwm",
        "metropolize", phases=("metropolis", "tempering"), choices=MOVE_MIXES, thread="rwm"),
     _s("swaps_per_walker", 20.0, "float", "Swaps per walker", "swap attempts per sweep per walker (the thread's 20n)",
        "metropolize", phases=("tempering",), bounds=(0, 1e4), soft=(0.0, 50.0), step=1.0),
