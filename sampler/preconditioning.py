@@ -166,16 +166,21 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
             work[j] = x[i, j]
         lp0 = lp[i]
         n_ev = 0
+        # far out |lp| is large and the second difference cancels: its rounding error relative to
+        # the curvature is ~ 4 eps |lp| / (curvature h^2), 1-2% at lp = -1e8 with h = 1e-3 sd; a step
+        # grown with sqrt(|lp|) keeps it near 1e-6 (a quadratic has no truncation error at any h)
+        grow = min(max(1.0, math.sqrt(abs(lp0) * 1e-3)), 1000.0)
         for j in range(d):
+            hj = h[j] * grow
             x0 = work[j]
-            work[j] = x0 + h[j]
+            work[j] = x0 + hj
             up = log_density(work)
-            work[j] = x0 - h[j]
+            work[j] = x0 - hj
             down = log_density(work)
             work[j] = x0
             n_ev += 2
-            grad[j] = (up - down) / (2.0 * h[j])
-            curv[j] = max(-(up + down - 2.0 * lp0) / (h[j] * h[j]), floor[j])
+            grad[j] = (up - down) / (2.0 * hj)
+            curv[j] = max(-(up + down - 2.0 * lp0) / (hj * hj), floor[j])
         t = 1.0
         for _ in range(max_halvings):
             for j in range(d):
