@@ -53,7 +53,7 @@ import time
 import numpy as np
 
 from .accuracy import Case, case as get_case, pool
-from .checkpoints import MAX_RECORDED_VALUES, SMOKE, Checkpoint, RunResult, _Checkpointer, _SweepBuffer, checkpoint_grid  # noqa: F401
+from .checkpoints import SMOKE, Checkpoint, RunResult, _Checkpointer, _SweepBuffer, checkpoint_grid  # noqa: F401
 from .peers import NUTS_CHAINS, NUTS_WARMUP, _prepare_nuts, _run_emcee, _run_nuts, emcee_walkers  # noqa: F401
 
 __all__ = ["METHODS", "LABELS", "MDHMC_CHANGES", "Checkpoint", "RunResult", "run", "prepare", "mdhmc_settings",

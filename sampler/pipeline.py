@@ -213,10 +213,12 @@ class Sampler:
     def _schedule_moves(self):
         """The phases' schedules; an affine-only mix gains random-walk Metropolis if the walkers
         do not span the space now (`sampler.moves.spans_the_space`: the exact phases cannot change
-        that, so it is decided when one starts or its moves are rebuilt)."""
+        that, so it is decided when one starts or its moves are rebuilt; in the diffusion and HMC
+        phases those schedules are not used, and the pipeline decides again when it leaves diffusion)."""
         moves = self.moves
         mix = self.settings.moves
-        spans = not set(mix_names(mix)) <= AFFINE_MOVES or spans_the_space(self.state.positions)
+        spans = (self.phase in ("diffusion", "hmc") or not set(mix_names(mix)) <= AFFINE_MOVES
+                 or spans_the_space(self.state.positions))
         self._schedules = {phase: Schedule([(moves[name], weight) for name, weight in pairs])
                            for phase, pairs in phase_moves(mix, spans).items()
                            if all(name in moves for name, _ in pairs)}
