@@ -17,9 +17,11 @@ measures, on scorpio with 2,000 walkers (the default session):
   live update of them, on a warm server;
 - **updates/s per stage**: the same count in the Metropolis, tempering and exact-HMC stages
   (the diffusion stage above draws the walkers mid-sweep when a sweep is longer than a frame);
-- **Pause latency** during the seed-scorpio preset's long sweeps (5,000 steps a trajectory):
-  the Pause click -> the last walker update the page receives (the cloud moves during the
-  sweep until then), over ``--pauses`` clicks;
+- **Pause latency** during long diffusion sweeps: the seed-scorpio preset (5,000 walkers),
+  its link reopened with ``LONG_STEPS`` steps a trajectory (~15 s a sweep; the preset's own
+  5,000 steps take ~1.5 s since the kernels got faster, too short to press Pause in; the
+  server's ``MDHMC_SESSION_WORK`` is raised to allow it): the Pause click -> the last walker
+  update the page receives (the cloud moves during the sweep until then), over ``--pauses`` clicks;
 - **N sessions** (``--sessions 0`` skips them): N pages at once; each page's walker updates/s, the CPU used by the server
   and by Chromium (the N pages render on the same cores as the server here), and the
   server's RSS before, during (sampled every 30 s) and after they close.
@@ -37,6 +39,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "dashboard"))
@@ -44,6 +47,9 @@ sys.path.insert(0, str(REPO / "tests" / "dashboard"))
 from dashboard_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 WALKERS = "Bokeh.documents[0].get_model_by_name('mdhmc-cloud-walkers')"
+#: Pause is measured in sweeps this long (x 5,000 walkers: ~15 s a sweep here, within the
+#: session work bound the benchmark's server is given: ``MDHMC_SESSION_WORK``)
+LONG_STEPS = 50_000
 READY = f"() => window.Bokeh && Bokeh.documents.length > 0 && {WALKERS} && {WALKERS}.data.x.length > 0"
 
 COUNTERS = """() => {
@@ -145,11 +151,20 @@ PAUSE = r"""() => {
 
 
 def pause_latency(page, clicks: int) -> dict:
-    """seed-scorpio (long diffusion sweeps): Pause click -> last walker update received (ms)."""
+    """seed-scorpio with ``LONG_STEPS`` steps a trajectory (long diffusion sweeps): Pause click
+    -> last walker update received (ms)."""
     page.get_by_text("Presets", exact=True).click()
     page.locator("select").filter(has_text="Seed: the thread").first.select_option(label="Seed: the thread's Scorpio run")
     page.get_by_role("button", name="Load preset").click()
     page.locator(".mdhmc-alert.success").first.wait_for(timeout=60_000)
+    # the preset's own sweep (5,000 walkers x 5,000 steps) now takes ~1.5 s on two cores and is
+    # over before a Pause: reopen its link with longer trajectories, as a lecturer would
+    url = urlsplit(page.url)
+    query = dict(parse_qsl(url.query))
+    assert query.get("steps") == "5000", f"not the seed-scorpio link: {page.url}"
+    query["steps"] = str(LONG_STEPS)
+    page.goto(urlunsplit(url._replace(query=urlencode(query))))
+    page.wait_for_function(READY, timeout=120_000, polling="raf")
     page.evaluate(PAUSE)
     lat, moving = [], []
     for _ in range(clicks):
@@ -186,6 +201,8 @@ def main(argv=None) -> int:
     out: dict = {"walkers": 2000, "target": "scorpio", "cpus": os.cpu_count()}
     t0 = time.perf_counter()
     # Bokeh's default session lifetime (15 s): ten pages loading at once take a few seconds
+    # a session may sweep 5,000 walkers x LONG_STEPS x 2 (the Pause measurement's long sweeps)
+    os.environ.setdefault("MDHMC_SESSION_WORK", str(int(5000 * LONG_STEPS * 2)))
     server = start_server(ARTIFACTS / "dashboard-bench-server.log", warm="scorpio", session_lifetime_ms=15000)
     out["server_start_s"] = round(time.perf_counter() - t0, 1)
     time.sleep(2)

@@ -29,6 +29,16 @@ log = logging.getLogger("mdhmc.dashboard")
 WIDTH = 300
 
 
+#: Play / Pause toggles: the pressed one solid, the other an outline (colours of Bokeh's
+#: success and warning buttons; the warning outline's text darker, to read on white)
+PLAY_PAUSE_CSS = """
+.bk-btn.bk-btn-success:not(.bk-active) { background: transparent; color: #198754; border: 1px solid #4cae4c; box-shadow: none; }
+.bk-btn.bk-btn-success.bk-active { background: #5cb85c; color: #fff; border-color: #4cae4c; box-shadow: none; }
+.bk-btn.bk-btn-warning:not(.bk-active) { background: transparent; color: #a86a0c; border: 1px solid #eea236; box-shadow: none; }
+.bk-btn.bk-btn-warning.bk-active { background: #eea43b; color: #fff; border-color: #eea236; box-shadow: none; }
+"""
+
+
 class _Prompt:
     """Widgets that send their changes at once: Panel waits 50 ms by default to coalesce
     events (``_debounce``); the worker coalesces requests itself."""
@@ -249,21 +259,42 @@ class ControlsPanel(pn.viewable.Viewer):
 
     def _buttons(self):
         c, w = self.controls, self.worker
-        play = pn.widgets.Button(name="Play", button_type="success", width=70, margin=(5, 3))
-        pause = pn.widgets.Button(name="Pause", button_type="warning", width=70, margin=(5, 3))
+        # Play and Pause are toggles: the one in force is shown pressed (solid), the other as an
+        # outline. A toggle's state reaches the page as a class on its button; changing a Button's
+        # style instead re-rendered it and laid out the whole page, which held the frame that shows
+        # Pause taking effect back by ~170 ms (benchmarks/dashboard_updates.py)
+        play = pn.widgets.Toggle(name="Play", button_type="success", value=c.playing, width=70, margin=(5, 3),
+                                 stylesheets=[PLAY_PAUSE_CSS])
+        pause = pn.widgets.Toggle(name="Pause", button_type="warning", value=not c.playing, width=70, margin=(5, 3),
+                                  stylesheets=[PLAY_PAUSE_CSS])
         step = pn.widgets.Button(name="Step", button_type="primary", width=66, margin=(5, 3))
         reset = pn.widgets.Button(name="Reset", button_type="danger", width=70, margin=(5, 3))
-        play.on_click(lambda e: (setattr(c, "playing", True), self.messages.hide_error()))
-        pause.on_click(lambda e: setattr(c, "playing", False))
+        syncing = [False]
+
+        def show(*_):
+            """Press the toggle in force (also after a click on the one already in force, which
+            the page un-pressed)."""
+            syncing[0] = True
+            try:
+                play.value, pause.value = c.playing, not c.playing
+            finally:
+                syncing[0] = False
+
+        def clicked(playing: bool):
+            def on_click(_event):
+                if syncing[0]:
+                    return
+                c.playing = playing
+                if playing:
+                    self.messages.hide_error()
+                show()
+            return on_click
+
+        play.param.watch(clicked(True), "value")
+        pause.param.watch(clicked(False), "value")
         step.on_click(lambda e: w.step())
         reset.on_click(lambda e: (w.reset(), self.messages.hide_error()))
-
-        def playing_changed(*_):
-            play.button_style = "solid" if c.playing else "outline"
-            pause.button_style = "outline" if c.playing else "solid"
-
-        c.param.watch(playing_changed, "playing")
-        playing_changed()
+        c.param.watch(show, "playing")
         return pn.Row(play, pause, step, reset, margin=(6, 4))
 
     def load_preset(self, preset, where: str):

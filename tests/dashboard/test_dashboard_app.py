@@ -169,3 +169,20 @@ def test_the_cloud_legend_follows_the_ladder_without_new_models(app):
     assert cloud.legend.items == items and recomputes == []  # same models, no walk of the document
     show([1.0, 1.3, 1.7, 2.3, 3.5], 4)  # more rungs than swatches: new models, once
     assert len(cloud.rung_items) == 5 and recomputes
+
+
+def test_play_and_pause_toggles_show_the_state_in_force(app):
+    """Play / Pause are toggles: the one in force is pressed, whoever changed the state (a click,
+    the keyboard, an error); a click on the toggle already pressed (the page un-presses it)
+    changes nothing and presses it again."""
+    toggles = {w.name: w for w in pn.panel(app.sidebar).select(pn.widgets.Toggle)}
+    play, pause = toggles["Play"], toggles["Pause"]
+    assert app.controls.playing and play.value and not pause.value
+    pause.value = True  # a click on Pause
+    assert not app.controls.playing and pause.value and not play.value
+    pause.value = False  # a second click on Pause: the page un-pressed it
+    assert not app.controls.playing and pause.value and not play.value
+    play.value = True
+    assert app.controls.playing and play.value and not pause.value
+    app.controls.playing = False  # the space key, or an error that pauses
+    assert pause.value and not play.value

@@ -128,6 +128,10 @@ def test_pause_stops_a_long_diffusion_sweep(browser, dashboard_server):
         latency = changed_at - t0
         # (-1: the strip had no sweep count yet -- inside the first sweep, which stays uncounted)
         assert _sweep(p) == max(count, 0), "the sweep ran to its end after Pause"
+        # the toggle in force is shown pressed
+        pressed = {name: p.page.get_by_role("button", name=name).evaluate("e => e.classList.contains('bk-active')")
+                   for name in ("Play", "Pause")}
+        assert pressed == {"Play": False, "Pause": True}
         x = p.walkers()
         time.sleep(2.0)
         assert p.walkers() == x

@@ -136,8 +136,8 @@ def test_keyboard_space_pauses_arrow_steps_r_resets(browser, dashboard_server):
                                "<div class=\"mdhmc-l\">sweep</i); return m && parseInt(m[1].replace(/,/g, '')) > 3; }",
                                timeout=60_000)
         page.mouse.click(5, 5)  # the header: no widget has the focus
-        page.keyboard.press(" ")  # pause: the server's answer shows as the Pause button turning solid
-        page.locator(".bk-panel-models-widgets-Button.solid", has_text="Pause").first.wait_for(timeout=120_000)
+        page.keyboard.press(" ")  # pause: the server's answer shows as the Pause toggle pressed
+        page.locator("button.bk-btn.bk-active", has_text="Pause").first.wait_for(timeout=120_000)
         # paused: the sweep count stops (read it until two reads a second apart agree)
         last, stable = _sweep(page), 0
         for _ in range(60):
