@@ -152,7 +152,7 @@ class WalkerCloud(pn.viewable.Viewer):
         dim = f" ({lay.dim}-D)" if lay.dim > 2 else ""
         if self.hmc:
             p.title.text = f"Exact HMC on {lay.target}{dim} (same start)"
-        self._title = ("Pipeline" if lay.side_by_side else "Walkers") + f" on {lay.target}{dim}"
+        self._title = ("Pipeline on " if lay.side_by_side else "") + f"{lay.target}{dim}"
         self.fig.visible = lay.side_by_side or not self.hmc
         self._pane.visible = self.fig.visible
 
@@ -197,7 +197,7 @@ class WalkerCloud(pn.viewable.Viewer):
             self.legend.items = self.rung_items + self.traj_items + [i for i in (self.trig_item, self.div_item) if i]
         if not self.hmc:
             self.fig.title.text = (f"{self._title}: {rg.walkers:,} walkers, "
-                                   + ("colour = temperature rung" if n_r > 1 else "all at T = 1"))
+                                   + ("colour = rung" if n_r > 1 else "all at T = 1"))
         self._refresh_legend()
 
     def _refresh_legend(self):

@@ -14,7 +14,8 @@ from .frames import Energy, Frame
 __all__ = ["EnergyTraces", "robust_limits"]
 
 U_C, K_C, H_C, E_C = "#2b83ba", "#fdae61", "#222222", "#7b3294"
-TITLE = "Energies of the tracked walker (solid) and the ensemble mean (dashed)"
+#: titles short enough to read whole at 1280x720 and in large text (a Bokeh title does not wrap)
+TITLE = "Energy: tracked walker (solid), mean (dashed)"
 ENERGY_COLS = ("step", "U", "K", "H", "herr")
 MEAN_COLS = ("x0", "x1", "U", "K", "H", "herr", "step_size", "delta", "viscosity_gain")
 CLIP_COLS = ("step", "y", "angle", "color")
@@ -104,7 +105,7 @@ class EnergyTraces(pn.viewable.Viewer):
         p.add_layout(Legend(items=items, location="top_left", orientation="horizontal", label_text_font_size="11px",
                             background_fill_alpha=0.0, padding=0, spacing=10, margin=0, border_line_alpha=0), "above")
         p.yaxis.axis_label = "energy"
-        q = self.herr = make_figure("H error of the tracked walker (band: ±δ, the weighting window)", 540, 190,
+        q = self.herr = make_figure("H error of the tracked walker, band ±δ", 540, 190,
                                     x_range=p.x_range, y_range=Range1d(-1.5, 1.5))
         # the ±δ band is data (a source), so a test can read what delta the figure shows
         self.delta_band = ColumnDataSource({"y0": [-1.0], "y1": [1.0]}, name="mdhmc-delta-band")
@@ -177,7 +178,5 @@ def energy_title(frame: Frame) -> str:
     if frame.phase == "diffusion":
         return TITLE
     if frame.probe:
-        return (f"Diffusion probe: {frame.probe} cold walkers keep diffusing beside the {frame.phase} phase "
-                "(the diffusion sliders act here)")
-    return (f"Energies: no diffusion trajectories in the {frame.phase} phase (the diffusion settings act in "
-            "the diffusion stage and in the pipeline)")
+        return f"Diffusion probe: {frame.probe} cold walkers"
+    return f"Energy: no trajectories in the {frame.phase} phase"
