@@ -113,7 +113,12 @@ def mdhmc_settings(method: str, c: Case, seed: int, smoke: bool = False):
     return Settings(seed=int(seed), sweeps=100_000_000, **changes)
 
 
-def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
+#: which recorded draws make mdhmc's estimate: "all" (every sweep after the sampler's warm-up,
+#: the rule RESULTS.md's tables use) or "second-half" (the later half of them, emcee's rule)
+ESTIMATES = ("all", "second-half")
+
+
+def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke, estimate: str = "all"):
     from mdhmc.sampler import Sampler
 
     s = mdhmc_settings(method, c, seed, smoke)
@@ -134,8 +139,9 @@ def _run_mdhmc(method, c, target, seed, cp: _Checkpointer, smoke):
                 div_warmup = tot.get("divergences", 0)
         if cp.due():
             after = tot.get("divergences", 0) - div_warmup if div_warmup is not None else 0
-            cp.take(lambda: pool(recorded.items) if recorded.items else sampler.cold, tot.get("lp_evals", 0),
-                    tot.get("grad_evals", 0), after, "sampling" if recorded.items else "warmup")
+            since = n_recorded // 2 if estimate == "second-half" else 0
+            cp.take(lambda: pool(recorded.since(since) or recorded.items[-1:]) if recorded.items else sampler.cold,
+                    tot.get("lp_evals", 0), tot.get("grad_evals", 0), after, "sampling" if recorded.items else "warmup")
             if cp.done:
                 break
     r = sampler.result()
@@ -184,12 +190,13 @@ def prepare(method: str, c: Case | str, smoke: bool = False) -> float:
 
 
 def run(method: str, c: Case | str, seed: int = 0, budget_s: float | None = None, evaluate=None,
-        n_checkpoints: int = 24, warm: bool = True, smoke: bool = False, keep_final_draws: bool = True) -> RunResult:
+        n_checkpoints: int = 24, warm: bool = True, smoke: bool = False, keep_final_draws: bool = True,
+        estimate: str = "all") -> RunResult:
     """Run ``method`` on case ``c`` for ``budget_s`` seconds (default: the case's budget).
 
     ``evaluate(pool) -> dict`` scores each checkpoint (e.g. `accuracy.Reference.metrics`).
     ``warm=True`` compiles first, outside the clock. The pool of the last checkpoint is
-    kept in ``result.final.draws`` when ``keep_final_draws``.
+    kept in ``result.final.draws`` when ``keep_final_draws``. ``estimate``: mdhmc's rule (`ESTIMATES`).
     """
     c = get_case(c) if isinstance(c, str) else c
     if method not in METHODS:
@@ -199,8 +206,11 @@ def run(method: str, c: Case | str, seed: int = 0, budget_s: float | None = None
     target = c.get_target()
     res = RunResult(method, c.key, int(seed), budget_s, bool(warm), float(prep))
     cp = _Checkpointer(budget_s, evaluate, n_checkpoints, res, keep_draws=False)
+    if estimate not in ESTIMATES:
+        raise ValueError(f"unknown estimate {estimate!r}; estimates are {', '.join(ESTIMATES)}")
     if method in _STAGE:
-        _run_mdhmc(method, c, target, seed, cp, smoke)
+        _run_mdhmc(method, c, target, seed, cp, smoke, estimate)
+        res.info["estimate"] = estimate
     elif method == "emcee":
         _run_emcee(c, target, seed, cp, smoke)
     else:

@@ -128,3 +128,26 @@ def test_methods_run_reports_draws_and_counts():
     r = methods.run("metropolis", "funnel-2", seed=3, budget_s=0.3, evaluate=ref.metrics, smoke=True)
     assert r.final.draws is not None and r.final.draws.shape[1] == 2
     assert r.info["walkers"] == methods.SMOKE["walkers"]
+
+
+def test_mdhmc_second_half_estimate_pools_only_the_later_draws(monkeypatch):
+    """``estimate="second-half"`` (emcee's rule): each checkpoint pools the later half of the
+    recorded sweeps (about half as many as every recorded sweep); an unknown rule is refused."""
+    ref = accuracy.reference("funnel-2")
+    pooled = {}
+
+    def counting_pool(sweeps, *a, **kw):
+        pooled.setdefault(est, []).append(len(sweeps))
+        return accuracy.pool(sweeps, *a, **kw)
+
+    monkeypatch.setattr(methods, "pool", counting_pool)
+    infos = {}
+    for est in methods.ESTIMATES:
+        r = methods.run("mdhmc", "funnel-2", seed=1, budget_s=0.6, evaluate=ref.metrics, smoke=True, estimate=est)
+        infos[est] = r.info["estimate"]
+    assert infos == {e: e for e in methods.ESTIMATES}
+    # the last checkpoint: a long enough run that the halves differ
+    n_all, n_half = pooled["all"][-1], pooled["second-half"][-1]
+    assert n_all >= 8 and 0.3 * n_all <= n_half <= 0.7 * n_all, (n_all, n_half)
+    with pytest.raises(ValueError, match="unknown estimate"):
+        methods.run("mdhmc", "funnel-2", budget_s=0.1, smoke=True, estimate="last")
