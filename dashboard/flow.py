@@ -56,7 +56,7 @@ class FrameFlow:
 
     #: frames sent and not yet shown: with 2 the page waited for each acknowledgement's round trip
     #: (28 walker updates/s at 2,000 walkers while it painted 50 frames/s); 3 keeps it painting
-    #: (43-53/s), and Pause's last frame still lands within 300 ms (benchmarks/dashboard_updates.py)
+    #: (42-53/s), and Pause's last frame still lands within 300 ms (benchmarks/dashboard_updates.py)
     IN_FLIGHT = 3
 
     def __init__(self, in_flight: int = IN_FLIGHT, timeout_s: float = 1.0):
