@@ -201,13 +201,13 @@ def run(method: str, c: Case | str, seed: int = 0, budget_s: float | None = None
     c = get_case(c) if isinstance(c, str) else c
     if method not in METHODS:
         raise KeyError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
+    if estimate not in ESTIMATES:
+        raise ValueError(f"unknown estimate {estimate!r}; estimates are {', '.join(ESTIMATES)}")
     budget_s = float(budget_s if budget_s is not None else c.budget_s)
     prep = prepare(method, c, smoke) if warm else 0.0
     target = c.get_target()
     res = RunResult(method, c.key, int(seed), budget_s, bool(warm), float(prep))
     cp = _Checkpointer(budget_s, evaluate, n_checkpoints, res, keep_draws=False)
-    if estimate not in ESTIMATES:
-        raise ValueError(f"unknown estimate {estimate!r}; estimates are {', '.join(ESTIMATES)}")
     if method in _STAGE:
         _run_mdhmc(method, c, target, seed, cp, smoke, estimate)
         res.info["estimate"] = estimate

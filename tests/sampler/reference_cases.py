@@ -39,6 +39,21 @@ CASES = {
 }
 
 
+#: saved floats are compared to this fraction of the array's largest |value|: 100x the largest
+#: difference a CPU with other instructions gave (`test_reference_draws.py`)
+RTOL = 1e-12
+
+
+def same(arr: np.ndarray, ref: np.ndarray) -> bool:
+    """Integers (random streams) bit for bit; floats to RTOL of the array's scale."""
+    if not np.issubdtype(ref.dtype, np.floating):
+        return np.array_equal(arr, ref)
+    if not np.array_equal(np.isfinite(arr), np.isfinite(ref)):
+        return False
+    ok = np.isfinite(ref)
+    scale = float(np.abs(ref[ok]).max()) if ok.any() else 0.0
+    return bool(np.all(np.abs(arr[ok] - ref[ok]) <= RTOL * max(scale, 1e-300)))
+
 def run_case(name, targets_mod, Sampler, Settings):
     target, dim, stage, changes = CASES[name]
     # the thread's algorithm choices (`Settings.thread`): the saved draws are the thread's, and

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from reference_cases import CASES, DATA, _imports, run_case
-from test_reference_draws import same
+from reference_cases import CASES, DATA, _imports, run_case, same
 
 targets, Sampler, Settings = _imports()
 REFERENCE = np.load(DATA)

@@ -5,7 +5,7 @@ Metropolis scale, 3 rungs, the naive swap rule, the n-D pipeline).
 The arrays were saved by `reference_cases.py` (see there for when they were rewritten); a
 change that alters any draw (a reordered random draw, a changed formula) fails here. The random
 streams' states must be bit-identical (every stream drew exactly as often); positions, log
-densities and draws must agree to ``RTOL`` of the array's scale. Not bitwise: numba compiles for
+densities and draws must agree to ``reference_cases.RTOL`` of the array's scale. Not bitwise: numba compiles for
 the CPU it runs on, and a machine with AVX-512 reproduced four scorpio cases to 1e-14, not to
 the bit (measured 2026-11-29; the others bit for bit). Bit-identity where it is a promise --
 the same machine, any block size, threads or Dask workers -- is tested in
@@ -13,13 +13,10 @@ the same machine, any block size, threads or Dask workers -- is tested in
 Negative control: a different seed must not reproduce them.
 """
 
-#: relative to the largest |value| of the array: 100x the largest CPU difference measured
-RTOL = 1e-12
-
 import numpy as np
 import pytest
 
-from reference_cases import CASES, DATA, _imports, run_case
+from reference_cases import CASES, DATA, _imports, run_case, same
 
 targets, Sampler, Settings = _imports()
 REFERENCE = np.load(DATA)
@@ -32,17 +29,6 @@ def test_draws_identical_to_the_saved_ones(case):
         ref = REFERENCE[f"{case}/{key}"]
         assert arr.shape == ref.shape, (case, key, arr.shape, ref.shape)
         assert same(arr, ref), f"{case}: {key} differs from the saved draws"
-
-
-def same(arr: np.ndarray, ref: np.ndarray) -> bool:
-    """Integers (random streams) bit for bit; floats to RTOL of the array's scale."""
-    if not np.issubdtype(ref.dtype, np.floating):
-        return np.array_equal(arr, ref)
-    if not np.array_equal(np.isfinite(arr), np.isfinite(ref)):
-        return False
-    ok = np.isfinite(ref)
-    scale = float(np.abs(ref[ok]).max()) if ok.any() else 0.0
-    return bool(np.all(np.abs(arr[ok] - ref[ok]) <= RTOL * max(scale, 1e-300)))
 
 
 def test_negative_control_another_seed_differs():
