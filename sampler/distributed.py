@@ -155,15 +155,23 @@ class DistributedDiffusion:
 
     # the workers and their blocks
     def _workers(self) -> dict:
-        return self.client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(self.client) \
-            else self.client.scheduler_info()["workers"]
+        """Asked of the scheduler each time. Not `Client.scheduler_info()`: when the scheduler does
+        not answer in time it returns its last copy, which may list no workers (CI saw this once)."""
+        kw = {"n_workers": -1} if _takes_n_workers(self.client) else {}
+        return self.client.sync(self.client.scheduler.identity, **kw)["workers"]
+
+    def _workers_or_none(self) -> dict | None:
+        try:
+            return self._workers()
+        except OSError:  # the scheduler did not answer: nothing learnt, ask again later
+            return None
 
     def _build(self, n: int):
         deadline = time.monotonic() + self.wait_s
-        workers = self._workers()
+        workers = self._workers_or_none()
         while not workers and time.monotonic() < deadline:
             time.sleep(0.2)
-            workers = self._workers()
+            workers = self._workers_or_none()
         if not workers:
             raise WorkersLost("no Dask worker is left to run the walkers")
         addresses = sorted(workers)
@@ -182,12 +190,18 @@ class DistributedDiffusion:
         """The futures' results, or `WorkerGone` as soon as a worker they run on leaves the
         scheduler: a call to an actor whose worker has gone retries after the actor's own future,
         which stays pending for good once no worker is left (CI hung 80 min so as a cluster scaled to 0)."""
+        answered = time.monotonic()
         while True:
             for _ in range(100):  # poll the futures often, the scheduler less (~1/s)
                 if all(f.done() for f in futures):
                     return [f.result() for f in futures]
                 time.sleep(0.01)
-            alive = self._workers()
+            alive = self._workers_or_none()
+            if alive is None:
+                if time.monotonic() - answered > self.wait_s:
+                    raise WorkersLost(f"the Dask scheduler has not answered for {self.wait_s:g} s")
+                continue
+            answered = time.monotonic()
             gone = [a for a in addresses if a not in alive]
             if gone:
                 raise WorkerGone(f"worker {gone[0]} left the scheduler")
