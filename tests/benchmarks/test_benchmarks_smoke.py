@@ -22,7 +22,7 @@ for _mod in ("emcee", "jax", "blackjax", "matplotlib"):
     pytest.importorskip(_mod)
 
 from mdhmc import targets  # noqa: E402
-from benchmarks import accuracy, compare, jax_targets, methods  # noqa: E402
+from benchmarks import accuracy, checkpoints, compare, jax_targets, methods  # noqa: E402
 
 TWIN_CASES = [("scorpio", 2), ("multimodal", 2), ("funnel", 2), ("funnel", 10), ("stiff-wells", 100),
               ("stiff-wells", 1000)]
@@ -132,22 +132,26 @@ def test_methods_run_reports_draws_and_counts():
 
 def test_mdhmc_second_half_estimate_pools_only_the_later_draws(monkeypatch):
     """``estimate="second-half"`` (emcee's rule): each checkpoint pools the later half of the
-    recorded sweeps (about half as many as every recorded sweep); an unknown rule is refused."""
+    recorded sweeps kept so far, ``"all"`` every one of them; an unknown rule is refused.
+    Compared within each run: two runs on a time budget record different numbers of sweeps."""
     ref = accuracy.reference("funnel-2")
-    pooled = {}
+    asked = {}  # rule -> (indices kept, indices pooled) at each checkpoint
+    since = checkpoints._SweepBuffer.since
 
-    def counting_pool(sweeps, *a, **kw):
-        pooled.setdefault(est, []).append(len(sweeps))
-        return accuracy.pool(sweeps, *a, **kw)
+    def recording_since(self, i0):
+        asked.setdefault(est, []).append((list(self.index), [j for j in self.index if j >= i0]))
+        return since(self, i0)
 
-    monkeypatch.setattr(methods, "pool", counting_pool)
+    monkeypatch.setattr(checkpoints._SweepBuffer, "since", recording_since)
     infos = {}
     for est in methods.ESTIMATES:
         r = methods.run("mdhmc", "funnel-2", seed=1, budget_s=0.6, evaluate=ref.metrics, smoke=True, estimate=est)
         infos[est] = r.info["estimate"]
     assert infos == {e: e for e in methods.ESTIMATES}
-    # the last checkpoint: a long enough run that the halves differ
-    n_all, n_half = pooled["all"][-1], pooled["second-half"][-1]
-    assert n_all >= 8 and 0.3 * n_all <= n_half <= 0.7 * n_all, (n_all, n_half)
+    for kept, pooled in asked["all"]:
+        assert pooled == kept
+    kept, pooled = asked["second-half"][-1]  # the last checkpoint: long enough that the halves differ
+    assert len(kept) >= 8 and 0.3 * len(kept) <= len(pooled) <= 0.7 * len(kept), (len(kept), len(pooled))
+    assert pooled == kept[-len(pooled):]  # the later ones
     with pytest.raises(ValueError, match="unknown estimate"):
         methods.run("mdhmc", "funnel-2", budget_s=0.1, smoke=True, estimate="last")
