@@ -25,7 +25,7 @@ import numba
 
 numba.config.THREADING_LAYER = "threadsafe"  # before any parallel kernel runs in this process
 
-from mdhmc.sampler import Sampler, Settings  # noqa: E402
+from mdhmc.sampler import Sampler, Settings, jit  # noqa: E402
 
 from . import catalog  # noqa: E402
 
@@ -49,6 +49,7 @@ _t0 = None
 def warm_target(name: str) -> float:
     """Sweep a tiny ensemble through every phase of ``name``; returns seconds taken."""
     t0 = time.perf_counter()
+    jit.compile_all()  # every sampler kernel, whichever the page will use (they compile on first use)
     t = catalog.get_target(name)
     s = Sampler(t, Settings(walkers=16, steps=3, diffusion_sweeps=1, sweeps=4, warmup=1, hmc_steps=2), stage="pipeline")
     s.sweep()  # diffusion (+ trim: diffusion_sweeps=1)

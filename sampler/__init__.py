@@ -20,12 +20,13 @@ import importlib
 from .settings import STAGES, Settings, SettingsError
 
 __all__ = ["EnsembleState", "init", "Sampler", "Settings", "SettingsError", "STAGES", "adaptation", "diffusion",
-           "hamiltonian", "hmc", "metropolis", "moves", "specialise", "tempering", "trim"]
+           "hamiltonian", "hmc", "jit", "metropolis", "moves", "specialise", "tempering", "trim"]
 
-# The kernels compile (or load from numba's cache) when their modules are imported: import them
-# on first use, so that `mdhmc --help`, `mdhmc targets` and a Ctrl-C at start-up stay instant.
+# Modules import on first use, so that `mdhmc --help`, `mdhmc targets` and a Ctrl-C at start-up
+# stay instant; the big kernels compile (or load from numba's cache) at their first call (`sampler.jit`).
 _LAZY = {"EnsembleState": "ensemble", "init": "ensemble", "Sampler": "pipeline"}
-_MODULES = {"adaptation", "diffusion", "hamiltonian", "hmc", "metropolis", "moves", "specialise", "tempering", "trim"}
+_MODULES = {"adaptation", "diffusion", "hamiltonian", "hmc", "jit", "metropolis", "moves", "specialise", "tempering",
+            "trim"}
 
 
 def __getattr__(name: str):

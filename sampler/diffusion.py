@@ -51,6 +51,7 @@ from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
 from .rng import exponential_st, fill_normal, gumbel, normal_st, xoshiro
 from .spsa import spsa_gradient
+from .jit import kernel
 
 __all__ = ["DiffusionParams", "DiffusionInfo", "TrackedTrajectory", "build_kernel", "diffusion_sweep", "WEIGHTINGS",
            "GRADIENTS"]
@@ -354,7 +355,7 @@ TRAJECTORY_2D_SIGNATURE = types.int64(LOG_DENSITY, _I8, _M2, _V1, types.uint64[:
 TRAJECTORY_2D = types.FunctionType(TRAJECTORY_2D_SIGNATURE)
 
 
-@nb.njit(TRAJECTORY_2D_SIGNATURE, nogil=True, cache=True)
+@kernel(TRAJECTORY_2D_SIGNATURE, nogil=True, cache=True)
 def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise, hot,
                    trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts):
     """`_trajectory` for a 2-D target with SPSA gradients, not recorded (see above)."""
@@ -462,7 +463,14 @@ def _trajectory_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n
     return steps_done
 
 
-@nb.njit(types.void(LOG_DENSITY, GRADIENT, TRAJECTORY_2D, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
+@nb.njit(TRAJECTORY_2D_SIGNATURE, nogil=True, cache=True)
+def _not_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain, noise, hot,
+            trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts):
+    """`diffusion_sweep`'s 2-D path argument for a target that is not 2-D (never called)."""
+    return 0
+
+
+@kernel(types.void(LOG_DENSITY, GRADIENT, TRAJECTORY_2D, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
                     _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
                     _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
          nogil=True, cache=True, parallel=True)
@@ -610,7 +618,10 @@ def build_kernel(target, mass=None, tracked: int = 0, trajectory_2d=None):
         if traj_2d is None and dim == 2:
             traj_2d = specialise.ready(lp_fn)
         if traj_2d is None:
-            traj_2d = _trajectory_2d
+            # only a 2-D target runs it: others get a stub of the same type, and the 2-D path
+            # (~8 s of compilation with an empty cache) is not compiled for them
+            traj_2d = _trajectory_2d if dim == 2 else _not_2d
+        traj_2d = getattr(traj_2d, "dispatcher", traj_2d)  # a function-pointer argument: the compiled one
         for lo, hi in blocks(chunks, "diffusion", n):
             # walker streams are rows of rng, so a block of walkers is a block of rows
             trk_in_block = int(tracked) - lo if lo <= tracked < hi else -1

@@ -25,6 +25,7 @@ from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
 from .rng import fill_normal, uniform
+from .jit import kernel
 
 __all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD", "LOG_STEP_SIZE_LIMITS"]
 
@@ -33,7 +34,7 @@ DIVERGENCE_THRESHOLD = 1000.0
 LOG_STEP_SIZE_LIMITS = (-20.0, 5.0)
 
 
-@nb.njit(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
+@kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
                     types.float64[::1], types.float64[::1], types.float64[::1], types.int64, types.float64,
                     types.float64[:, :, ::1], types.float64[::1], types.int64[::1], types.float64[:, ::1],
                     types.int64[::1], types.int64[::1]),

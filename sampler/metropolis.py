@@ -26,6 +26,7 @@ from mdhmc.targets._jit import LOG_DENSITY
 
 from .chunks import blocks
 from .rng import fill_normal, uniform
+from .jit import kernel
 
 __all__ = ["metropolis_sweep", "metropolis_accept", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
 
@@ -51,7 +52,7 @@ def metropolis_accept(log_density, x, lp, rng, i, y, log_q_ratio, beta, accepted
         accepted[i] += 1
 
 
-@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
+@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
                     types.float64[:, ::1], types.boolean[::1], types.int64, types.float64[:, ::1], types.int64[::1],
                     types.int64[::1], types.int64[::1]),
          nogil=True, cache=True, parallel=True)

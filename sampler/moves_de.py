@@ -24,6 +24,7 @@ from mdhmc.targets._jit import LOG_DENSITY
 from .complement import halves, run_halves
 from .metropolis import metropolis_accept
 from .rng import normal, randint, uniform
+from .jit import kernel
 
 __all__ = ["de_sweep", "de_propose", "metropolis_accept", "build_kernel", "default_gamma"]
 
@@ -53,7 +54,7 @@ def de_propose(x, i, comp, off, m, rng, gamma, jitter, jump, y):
     return True
 
 
-@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
+@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
                     I64, I64, types.int64, types.int64, types.float64, types.float64, types.float64,
                     types.float64[:, ::1], I64, I64, I64),
          nogil=True, cache=True, parallel=True)

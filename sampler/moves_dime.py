@@ -27,6 +27,7 @@ from .complement import halves, run_halves
 from .metropolis import metropolis_accept
 from .moves_de import de_propose, default_gamma
 from .rng import normal, uniform
+from .jit import kernel
 
 __all__ = ["dime_sweep", "build_kernel"]
 
@@ -57,7 +58,7 @@ def _log_q(v, mu, L, full, nu, work):
     return -0.5 * (nu + d) * math.log1p(m / nu)
 
 
-@nb.njit(types.void(LOG_DENSITY, F2, F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64, I64, I64,
+@kernel(types.void(LOG_DENSITY, F2, F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64, I64, I64,
                     types.int64, types.int64, types.float64, types.float64, types.float64, types.float64, F2, F3,
                     types.boolean, F2, F2, I64, I64, I64),
          nogil=True, cache=True, parallel=True)

@@ -20,6 +20,7 @@ from mdhmc.targets._jit import LOG_DENSITY
 from .complement import halves, run_halves
 from .moves_de import metropolis_accept
 from .rng import randint, uniform
+from .jit import kernel
 
 __all__ = ["stretch_sweep", "build_kernel"]
 
@@ -27,7 +28,7 @@ I64 = types.int64[::1]
 F64 = types.float64[::1]
 
 
-@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
+@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
                     I64, I64, types.int64, types.int64, types.float64, types.float64[:, ::1], I64, I64, I64),
          nogil=True, cache=True, parallel=True)
 def stretch_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, stretch, scratch, accepted,

@@ -53,6 +53,7 @@ from mdhmc.targets._jit import LOG_DENSITY
 
 from .chunks import blocks
 from .rng import fill_normal
+from .jit import kernel
 
 __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
            "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
@@ -81,7 +82,7 @@ def ensemble_scale(positions: np.ndarray) -> np.ndarray:
 _V1 = types.float64[::1]
 
 
-@nb.njit(types.void(LOG_DENSITY, _V1, _V1, _V1), nogil=True, cache=True)
+@kernel(types.void(LOG_DENSITY, _V1, _V1, _V1), nogil=True, cache=True)
 def _diag_curvature(log_density, x, h, out):
     """-(lp(x + h e_j) + lp(x - h e_j) - 2 lp(x)) / h_j^2 into ``out`` (x restored)."""
     lp0 = log_density(x)
@@ -146,7 +147,7 @@ def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
     return out if out.any() else None
 
 
-@nb.njit(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
+@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
                     types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
 def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
