@@ -495,7 +495,9 @@ def diffusion_sweep(log_density, grad_log_density, trajectory_2d, x, lp, rng, in
             trajectory_2d(log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain,
                           noise, hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
         else:
-            done = _trajectory(log_density, grad_log_density, i, x, lp, rng, inv_mass, sqrt_mass,
+            # np.int64: numba types a prange index int64 in one pass and uint64 in another, and
+            # compiled the whole trajectory (and what it calls) twice, ~4 s with an empty cache
+            done = _trajectory(log_density, grad_log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass,
                                step_size, n_steps, delta, gain, noise, hot, trigger,
                                mode, c, k, two_sided, leapfrog, weighting, scale,
                                rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
