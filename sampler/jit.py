@@ -56,12 +56,15 @@ class LazyKernel:
         return self.dispatcher(*args)
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        # private and special names are never the dispatcher's: an instance made without __init__
+        # (a copy, an unpickling) must not recurse through `dispatcher` looking for `_dispatcher`
+        if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
     def __repr__(self):
-        return f"<LazyKernel {self.py_func.__module__}.{self.py_func.__qualname__} ({'compiled' if self.compiled else 'not compiled yet'})>"
+        state = "compiled" if self.compiled else "not compiled yet"
+        return f"<LazyKernel {self.py_func.__module__}.{self.py_func.__qualname__} ({state})>"
 
 
 def kernel(signature, **options):
