@@ -471,9 +471,9 @@ def _not_2d(log_density, i, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps,
 
 
 @kernel(types.void(LOG_DENSITY, GRADIENT, TRAJECTORY_2D, _M2, _V1, types.uint64[:, ::1], _V1, _V1,
-                    _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
-                    _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
-         nogil=True, cache=True, parallel=True)
+                   _F8, _I8, _F8, _F8, _F8, _F8, _F8, _I8, _F8, _I8, _B1, _B1, _I8, _V1,
+                   _I8, _M2, _V1, _M2, _B1V, types.int64[::1], _M3, _M2, types.int64[:, ::1]),
+        nogil=True, cache=True, parallel=True)
 def diffusion_sweep(log_density, grad_log_density, trajectory_2d, x, lp, rng, inv_mass, sqrt_mass,
                     step_size, n_steps, delta, gain, noise, hot, trigger,
                     mode, c, k, two_sided, leapfrog, weighting, scale,

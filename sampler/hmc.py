@@ -35,10 +35,10 @@ LOG_STEP_SIZE_LIMITS = (-20.0, 5.0)
 
 
 @kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
-                    types.float64[::1], types.float64[::1], types.float64[::1], types.int64, types.float64,
-                    types.float64[:, :, ::1], types.float64[::1], types.int64[::1], types.float64[:, ::1],
-                    types.int64[::1], types.int64[::1]),
-         nogil=True, cache=True, parallel=True)
+                   types.float64[::1], types.float64[::1], types.float64[::1], types.int64, types.float64,
+                   types.float64[:, :, ::1], types.float64[::1], types.int64[::1], types.float64[:, ::1],
+                   types.int64[::1], types.int64[::1]),
+        nogil=True, cache=True, parallel=True)
 def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, jitter,
               scratch, accept_prob, divergent, div_pos, evals, grad_evals):
     """One HMC transition per walker. ``step_size`` is per walker; ``scratch`` is (walkers, 2, dim).

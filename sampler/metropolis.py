@@ -53,9 +53,9 @@ def metropolis_accept(log_density, x, lp, rng, i, y, log_q_ratio, beta, accepted
 
 
 @kernel(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
-                    types.float64[:, ::1], types.boolean[::1], types.int64, types.float64[:, ::1], types.int64[::1],
-                    types.int64[::1], types.int64[::1]),
-         nogil=True, cache=True, parallel=True)
+                   types.float64[:, ::1], types.boolean[::1], types.int64, types.float64[:, ::1], types.int64[::1],
+                   types.int64[::1], types.int64[::1]),
+        nogil=True, cache=True, parallel=True)
 def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, scratch, accepted, evals, nonfinite):
     """``n_steps`` RWM steps for each walker with ``active[i]``, targeting exp(beta[i] lp).
 

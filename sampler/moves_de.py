@@ -55,9 +55,9 @@ def de_propose(x, i, comp, off, m, rng, gamma, jitter, jump, y):
 
 
 @kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
-                    I64, I64, types.int64, types.int64, types.float64, types.float64, types.float64,
-                    types.float64[:, ::1], I64, I64, I64),
-         nogil=True, cache=True, parallel=True)
+                   I64, I64, types.int64, types.int64, types.float64, types.float64, types.float64,
+                   types.float64[:, ::1], I64, I64, I64),
+        nogil=True, cache=True, parallel=True)
 def de_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, scratch,
              accepted, evals, nonfinite):
     """One DE step for each moving walker in ``lo..hi-1`` (see the module docstring)."""

@@ -59,9 +59,9 @@ def _log_q(v, mu, L, full, nu, work):
 
 
 @kernel(types.void(LOG_DENSITY, F2, F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64, I64, I64,
-                    types.int64, types.int64, types.float64, types.float64, types.float64, types.float64, F2, F3,
-                    types.boolean, F2, F2, I64, I64, I64),
-         nogil=True, cache=True, parallel=True)
+                   types.int64, types.int64, types.float64, types.float64, types.float64, types.float64, F2, F3,
+                   types.boolean, F2, F2, I64, I64, I64),
+        nogil=True, cache=True, parallel=True)
 def dime_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, aimh, mu,
                chol, full, scratch, work, accepted, evals, nonfinite):
     """One DIME step for each moving walker in ``lo..hi-1``: with probability ``aimh`` the

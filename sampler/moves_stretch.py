@@ -29,8 +29,8 @@ F64 = types.float64[::1]
 
 
 @kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
-                    I64, I64, types.int64, types.int64, types.float64, types.float64[:, ::1], I64, I64, I64),
-         nogil=True, cache=True, parallel=True)
+                   I64, I64, types.int64, types.int64, types.float64, types.float64[:, ::1], I64, I64, I64),
+        nogil=True, cache=True, parallel=True)
 def stretch_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, stretch, scratch, accepted,
                   evals, nonfinite):
     """One stretch step for each moving walker in ``lo..hi-1``."""

@@ -148,7 +148,7 @@ def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
 
 
 @kernel(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
-                    types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
+                   types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
 def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
 
