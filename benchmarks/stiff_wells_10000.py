@@ -62,12 +62,12 @@ def _memory(peak_traced: int) -> dict:
             "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def run_mdhmc(dim: int, walkers: int, sweeps: int, seed: int) -> dict:
+def run_mdhmc(dim: int, walkers: int, sweeps: int, seed: int, gradient: str = "spsa") -> dict:
     from mdhmc import targets
     from mdhmc.sampler import Sampler, Settings
 
     target = targets.get("stiff-wells", dim)
-    settings = Settings(walkers=walkers, diffusion_sweeps=sweeps, seed=seed)
+    settings = Settings(walkers=walkers, diffusion_sweeps=sweeps, seed=seed, gradient=gradient)
     t0 = time.perf_counter()
     warm = Sampler(targets.get("stiff-wells", 4), Settings(walkers=8, diffusion_sweeps=1, steps=2), stage="diffusion")
     warm.run()  # compile (or load the numba cache) outside the clock
@@ -79,14 +79,17 @@ def run_mdhmc(dim: int, walkers: int, sweeps: int, seed: int) -> dict:
     for _ in range(sweeps):
         rec = s.sweep()
         per_sweep.append({"wall_s": round(rec["wall_s"], 2), "searching": int(rec.get("searching", 0)),
-                          "lp_evals": int(rec.get("lp_evals", 0)), **_metrics(s.state.positions, dim)})
+                          "lp_evals": int(rec.get("lp_evals", 0)), "grad_evals": int(rec.get("grad_evals", 0)),
+                          **_metrics(s.state.positions, dim)})
         print(json.dumps({"sweep": len(per_sweep), **per_sweep[-1]}), flush=True)
     wall = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {"method": "mdhmc", "dim": dim, "stage": "diffusion", "walkers": walkers, "diffusion_sweeps": sweeps,
-            "seed": seed, "settings": "defaults except walkers and diffusion_sweeps", "wall_s": round(wall, 1),
+            "seed": seed, "gradient": gradient, "wall_s": round(wall, 1),
+            "settings": "defaults except walkers and diffusion_sweeps" + ("" if gradient == "spsa" else " and gradient"),
             "compile_or_cache_s": round(compile_s, 1), "lp_evals": int(s.totals["lp_evals"]),
+            "grad_evals": int(s.totals.get("grad_evals", 0)),
             "searching": int(s.totals.get("searching", 0)), "per_sweep": per_sweep,
             **_metrics(s.state.positions, dim), "exact_floor": _floor(walkers, dim), **_memory(peak)}
 
@@ -116,6 +119,8 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=10_000)
     ap.add_argument("--walkers", type=int, default=2000)
     ap.add_argument("--sweeps", type=int, default=2, help="diffusion sweeps (the search needs two: see the docstring)")
+    ap.add_argument("--gradient", choices=("spsa", "exact", "central"), default="spsa",
+                    help="mdhmc's gradient setting (exact: the search takes gradient probes, O(dim) per walker)")
     ap.add_argument("--nuts-budget-s", type=float, default=300.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON (default benchmarks/stiff_wells_<dim>.json)")
@@ -126,7 +131,8 @@ def main(argv=None):
         for m in ("mdhmc", "nuts"):  # each in its own process: its own peak memory
             part = out.with_suffix(f".{m}.json")
             cmd = [sys.executable, "-m", "benchmarks.stiff_wells_10000", "--method", m, "--dim", str(a.dim),
-                   "--walkers", str(a.walkers), "--sweeps", str(a.sweeps), "--nuts-budget-s", str(a.nuts_budget_s),
+                   "--walkers", str(a.walkers), "--sweeps", str(a.sweeps), "--gradient", a.gradient,
+                   "--nuts-budget-s", str(a.nuts_budget_s),
                    "--seed", str(a.seed), "--out", str(part)]
             p = subprocess.run(cmd, cwd=ROOT)
             res["runs"].append(json.loads(part.read_text()) if p.returncode == 0 else
@@ -135,7 +141,7 @@ def main(argv=None):
         res["load_at_end"] = "%.1f %.1f %.1f" % os.getloadavg()
     else:
         load = "%.1f %.1f %.1f" % os.getloadavg()
-        res = (run_mdhmc(a.dim, a.walkers, a.sweeps, a.seed) if a.method == "mdhmc"
+        res = (run_mdhmc(a.dim, a.walkers, a.sweeps, a.seed, a.gradient) if a.method == "mdhmc"
                else run_nuts(a.dim, a.nuts_budget_s, a.seed))
         res["load_at_start"], res["load_at_end"] = load, "%.1f %.1f %.1f" % os.getloadavg()
     out.write_text(json.dumps(res, indent=1))

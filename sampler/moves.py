@@ -144,8 +144,8 @@ class DiffusionMove:
         self.adaptation = DiffusionAdaptation()
 
     def run(self, state, settings, adapt: bool, chunks=None) -> MoveRecord:
-        scale, step_size, searchers, search_evals = self.adaptation.before_sweep(self.target, state, settings,
-                                                                                  adapt, chunks)
+        scale, step_size, searchers, search_evals, search_grads = self.adaptation.before_sweep(
+            self.target, state, settings, adapt, chunks)
         params = diffusion.DiffusionParams.from_settings(settings)
         if step_size != params.step_size:
             params = params._replace(step_size=step_size)
@@ -162,6 +162,7 @@ class DiffusionMove:
         counts = dict(lp_evals=info.lp_evals, grad_evals=info.grad_evals, steps=info.steps, triggers=info.triggers,
                       abandoned=info.abandoned)
         counts["lp_evals"] += search_evals
+        counts["grad_evals"] += search_grads
         if search_enabled(settings):
             counts["searching"] = searchers
         return MoveRecord(fields, counts, info)
