@@ -3,6 +3,7 @@
     python -m benchmarks.stiff_wells_10000                 # mdhmc, then BlackJAX NUTS in its own process
     python -m benchmarks.stiff_wells_10000 --method mdhmc --walkers 2000 --sweeps 2
     python -m benchmarks.stiff_wells_10000 --dim 1000      # the same at 1,000-D (minutes)
+    python -m benchmarks.stiff_wells_10000 --method mdhmc-pipeline --walkers 4000 --gradient exact --budget-s 180
 
 mdhmc runs its diffusion stage headless through the Python API (``Sampler(stage="diffusion")``,
 what ``mdhmc run --stage diffusion`` runs) from dispersed starts, default settings except the
@@ -16,6 +17,10 @@ Criterion, as in `benchmarks.accuracy` (stiff wells): largest |mean error| / sd 
 |log sd ratio| over the 10,000 coordinates both < 0.1. The line "exact draws reach" is the same
 metrics for as many *exact* draws as the estimate has: the Monte Carlo floor (with n independent
 draws the largest of 10,000 |z| is about 4 / sqrt(n), so n must be above ~1,600 for 0.1).
+
+``--method mdhmc-pipeline`` runs the default pipeline instead (`run_pipeline`): its estimate is
+every recorded cold sweep, as in `benchmarks.compare`; with ``--gradient exact`` the search costs
+O(dim) per walker (`sampler.preconditioning._newton_walkers_probed`).
 
 Each method runs in a fresh process, so its peak resident memory (``ru_maxrss``) is its own;
 ``tracemalloc`` adds the peak of Python and numpy allocations (numba's are not traced). Writes
@@ -94,6 +99,33 @@ def run_mdhmc(dim: int, walkers: int, sweeps: int, seed: int, gradient: str = "s
             **_metrics(s.state.positions, dim), "exact_floor": _floor(walkers, dim), **_memory(peak)}
 
 
+def run_pipeline(dim: int, walkers: int, sweeps: int, seed: int, gradient: str, budget_s: float) -> dict:
+    """mdhmc's default pipeline (diffusion -> trim -> ladder and ensemble moves) through the
+    benchmark adapter (`benchmarks.methods`, estimate "all": every recorded cold sweep, thinned to
+    4,000 points), with ``walkers``, ``diffusion_sweeps`` and ``gradient`` changed."""
+    from . import methods
+    from .accuracy import case
+
+    c = case(f"stiff-wells:{dim}")
+    changes = {"walkers": walkers, "diffusion_sweeps": sweeps, "gradient": gradient}
+    methods.MDHMC_CHANGES[c.key] = changes
+    tracemalloc.start()
+    r = methods.run("mdhmc", c, seed=seed, budget_s=budget_s, evaluate=lambda X: _metrics(X, dim), warm=True,
+                    n_checkpoints=40)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    cps = [{"wall_s": round(cp.wall_s, 2), "phase": cp.phase, "lp_evals": int(cp.lp_evals),
+            "grad_evals": int(cp.grad_evals), **cp.metrics} for cp in r.checkpoints]
+    first_ok = next((cp["wall_s"] for cp in cps if cp.get("ok")), None)
+    ok_from = next((cps[k]["wall_s"] for k in range(len(cps)) if all(cp.get("ok") for cp in cps[k:])), None)
+    info = {k: r.info[k] for k in ("walkers", "sweeps", "recorded_sweeps", "swap_acceptance", "temperatures",
+                                   "pair_acceptance", "trim") if k in r.info}
+    return {"method": "mdhmc-pipeline", "dim": dim, "seed": seed, "budget_s": budget_s,
+            "settings_changed": changes, "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok,
+            "ok_from_s": ok_from, "final": cps[-1] if cps else {}, "checkpoints": cps, **info,
+            "exact_floor": _floor(max(2, min(int(cps[-1]["n"]) if cps else 2, walkers // 2)), dim), **_memory(peak)}
+
+
 def run_nuts(dim: int, budget_s: float, seed: int) -> dict:
     from . import methods
     from .accuracy import case
@@ -115,13 +147,14 @@ def run_nuts(dim: int, budget_s: float, seed: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", choices=("mdhmc", "nuts", "both"), default="both")
+    ap.add_argument("--method", choices=("mdhmc", "mdhmc-pipeline", "nuts", "both"), default="both")
     ap.add_argument("--dim", type=int, default=10_000)
     ap.add_argument("--walkers", type=int, default=2000)
     ap.add_argument("--sweeps", type=int, default=2, help="diffusion sweeps (the search needs two: see the docstring)")
     ap.add_argument("--gradient", choices=("spsa", "exact", "central"), default="spsa",
                     help="mdhmc's gradient setting (exact: the search takes gradient probes, O(dim) per walker)")
     ap.add_argument("--nuts-budget-s", type=float, default=300.0)
+    ap.add_argument("--budget-s", type=float, default=180.0, help="mdhmc-pipeline's wall-time budget")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON (default benchmarks/stiff_wells_<dim>.json)")
     a = ap.parse_args(argv)
@@ -141,8 +174,12 @@ def main(argv=None):
         res["load_at_end"] = "%.1f %.1f %.1f" % os.getloadavg()
     else:
         load = "%.1f %.1f %.1f" % os.getloadavg()
-        res = (run_mdhmc(a.dim, a.walkers, a.sweeps, a.seed, a.gradient) if a.method == "mdhmc"
-               else run_nuts(a.dim, a.nuts_budget_s, a.seed))
+        if a.method == "mdhmc":
+            res = run_mdhmc(a.dim, a.walkers, a.sweeps, a.seed, a.gradient)
+        elif a.method == "mdhmc-pipeline":
+            res = run_pipeline(a.dim, a.walkers, a.sweeps, a.seed, a.gradient, a.budget_s)
+        else:
+            res = run_nuts(a.dim, a.nuts_budget_s, a.seed)
         res["load_at_start"], res["load_at_end"] = load, "%.1f %.1f %.1f" % os.getloadavg()
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("per_sweep", "checkpoints")}), flush=True)

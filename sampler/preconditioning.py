@@ -31,8 +31,8 @@ setting (e.g. the dashboard's slider) sets the step size directly, during warm-u
 Search (``search``): a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
 dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
 set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
-curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises; with
-``gradient="exact"`` from 100-D up, the exact gradient and random-sign probes of it, 17 gradients,
+curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises; on a
+target with a gradient from 100-D up, the gradient and random-sign probes of it, 17 gradients,
 `_newton_walkers_probed`), then runs its trajectory like the others. Not to the mode but into the typical set: from the Newton
 point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
 normal target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out, the SPSA noise in
@@ -67,10 +67,11 @@ _MAD_TO_SD = 1.482602218505602
 _STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
 _PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
 SEARCH_QUANTILE = 0.9  # searchers are judged against this quantile of the ensemble's lp
-#: with the target's exact gradient (``gradient="exact"``) and at least this many dimensions, the
-#: search estimates the diagonal curvature from SEARCH_PROBES random-sign probes of the gradient
-#: (2 x probes + 1 gradients, O(dim) each) instead of coordinate differences of lp (2 dim + 1
-#: evaluations, O(dim) each: 20,001 evaluations, 2 s per walker at 10,000-D)
+#: on a target with a gradient and at least this many dimensions, the search takes the exact
+#: gradient and the diagonal curvature from SEARCH_PROBES random-sign probes of it (2 x probes + 1
+#: gradients, O(dim) each) instead of coordinate differences of lp (2 dim + 1 evaluations, O(dim)
+#: each: 20,001 evaluations, 2 s per walker at 10,000-D), whatever the trajectories' ``gradient``:
+#: the search is a start-up device, not part of the dynamics, and a gradient is never worse there
 PROBE_SEARCH_MIN_DIM = 100
 SEARCH_PROBES = 8
 
@@ -285,13 +286,13 @@ def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, 
 
 
 def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale,
-                  chunks=None, gradient: str = "spsa") -> tuple[int, int]:
+                  chunks=None) -> tuple[int, int]:
     """A diagonal Newton step, then a draw of the diagonal Laplace approximation there, for the
     searching walkers ``which`` (indices), in place (walker i draws from its stream ``rng[i]``);
     returns the (lp, gradient) evaluations spent. ``scale``: the preconditioner's (None: the
     ensemble's spread). ``chunks``: run the searchers in blocks, so that Ctrl-C and a stop request
-    act between them. ``gradient``: the diffusion's setting; "exact" on a target of at least
-    `PROBE_SEARCH_MIN_DIM` dimensions takes the gradient route (`_newton_walkers_probed`)."""
+    act between them. A target with a gradient and at least `PROBE_SEARCH_MIN_DIM` dimensions takes
+    the gradient route (`_newton_walkers_probed`), others coordinate differences of lp."""
     which = np.ascontiguousarray(which, dtype=np.int64)
     if which.size == 0:
         return 0, 0
@@ -299,7 +300,7 @@ def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray
     evals = np.zeros(which.size, dtype=np.int64)
     grad_evals = np.zeros(which.size, dtype=np.int64)
     h, floor = 1e-3 * sc, 1.0 / sc**2
-    probed = gradient == "exact" and target.grad_log_density is not None and target.dim >= PROBE_SEARCH_MIN_DIM
+    probed = target.grad_log_density is not None and target.dim >= PROBE_SEARCH_MIN_DIM
     for lo, hi in blocks(chunks, "search", which.size):
         if probed:
             _newton_walkers_probed(target.log_density, target.grad_log_density, positions, lp, rng, which[lo:hi],
@@ -344,7 +345,7 @@ class DiffusionAdaptation:
             return self.scale, self.step_size, 0, 0, 0
         which = np.flatnonzero(search)
         evals, grad_evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale,
-                                          chunks, settings.gradient)
+                                          chunks)
         return self.scale, self.step_size, int(which.size), evals, grad_evals
 
     def _refresh(self, target, state):

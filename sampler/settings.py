@@ -154,7 +154,7 @@ SPEC: tuple[Setting, ...] = (
        phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 100)),
     _s("search", True, "bool", "Search far walkers",
        "a walker far below the ensemble (search_sds) takes a diagonal Newton step and a Laplace draw before "
-       "its trajectory", "diffusion", phases=("diffusion",), thread=False),
+       "its trajectory (with the target's gradient from 100-D up, else finite differences of lp)", "diffusion", phases=("diffusion",), thread=False),
     _s("search_sds", 5.0, "float", "Search below (sds)",
        "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches "
        "(inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,

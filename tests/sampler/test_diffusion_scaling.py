@@ -203,7 +203,7 @@ def _nan_grad(x):
 
 
 def _probed_search(grad=None, walkers=400, dim=200, seed=0):
-    """Dispersed 200-D stiff-wells walkers after one search with ``gradient="exact"``: the pooled
+    """Dispersed 200-D stiff-wells walkers after one search with the target's gradient: the pooled
     standardized draws (n walkers x dim), the (lp, gradient) evaluations and the final lp."""
     t = targets.get("stiff-wells", dim)
     if grad is not None:
@@ -212,13 +212,12 @@ def _probed_search(grad=None, walkers=400, dim=200, seed=0):
     s = Sampler(t, Settings(walkers=walkers, seed=seed), stage="diffusion")
     st = s.state
     assert np.all(st.log_density < -1e5)  # far out: tens to hundreds of sds
-    evals = preconditioning.newton_search(t, st.positions, st.log_density, st.rng, np.arange(walkers), None,
-                                          gradient="exact")
+    evals = preconditioning.newton_search(t, st.positions, st.log_density, st.rng, np.arange(walkers), None)
     return (st.positions - mu) / sd, evals, st.log_density
 
 
 def test_with_the_exact_gradient_the_search_draws_exactly_at_o_dim_cost():
-    """``gradient="exact"`` from 100-D up: the exact gradient, and the diagonal curvature from 8
+    """A target with a gradient, from 100-D up: its gradient, and the diagonal curvature from 8
     random-sign probes of it, exact when the Hessian is diagonal. So one Newton step lands on the
     mode and the Laplace draw there is an exact draw: 400 x 200 pooled standardized values with
     variance 1 (sd of the estimate sqrt(2/80,000) = 0.005; |var - 1| < 0.025 is 5 sds) and mean 0
@@ -241,28 +240,31 @@ def test_a_search_whose_gradient_is_not_finite_leaves_the_walker_where_it_was():
     st = s.state
     x0, lp0 = st.positions.copy(), st.log_density.copy()
     lp_evals, grad_evals = preconditioning.newton_search(t, st.positions, st.log_density, st.rng, np.arange(8),
-                                                         None, gradient="exact")
+                                                         None)
     assert np.array_equal(st.positions, x0) and np.array_equal(st.log_density, lp0)
     assert lp_evals == 0 and grad_evals == 8
 
 
-def test_a_diffusion_run_with_the_exact_gradient_counts_the_search_s_gradients():
-    """Below 100-D and with SPSA the search keeps coordinate differences (no gradients)."""
+def test_the_search_takes_the_gradient_route_whatever_the_trajectories_gradient():
+    """From 100-D up a target with a gradient searches with it (17 gradients a searcher), with SPSA
+    trajectories too; without a gradient, or below 100-D, by coordinate differences of lp."""
     runs = {}
-    for dim, gradient in ((100, "exact"), (100, "spsa"), (10, "exact")):
-        s = Sampler(targets.get("stiff-wells", dim), Settings(walkers=40, steps=5, diffusion_sweeps=1, seed=1,
-                                                             gradient=gradient), stage="diffusion")
+    wells_100 = targets.get("stiff-wells", 100)
+    for key, t, gradient in (("spsa", wells_100, "spsa"), ("exact", wells_100, "exact"),
+                             ("no gradient", dataclasses.replace(wells_100, grad_log_density=None), "spsa"),
+                             ("10-D", targets.get("stiff-wells", 10), "spsa")):
+        s = Sampler(t, Settings(walkers=40, steps=5, diffusion_sweeps=1, seed=1, gradient=gradient),
+                    stage="diffusion")
         s.run()
-        runs[dim, gradient] = s.totals
-    trajectories = 40 * (5 + 1)  # at most one gradient at the start and one a step
-    assert runs[100, "exact"]["searching"] > 0
-    assert runs[100, "exact"]["grad_evals"] >= 17 * runs[100, "exact"]["searching"]
-    assert runs[100, "exact"]["grad_evals"] <= 17 * runs[100, "exact"]["searching"] + trajectories
-    assert runs[100, "spsa"]["grad_evals"] == 0
-    assert runs[10, "exact"]["grad_evals"] <= trajectories  # 10-D: coordinate differences of lp
-    # a searcher's 201 lp evaluations by coordinate differences are gone
-    assert runs[100, "exact"]["lp_evals"] < runs[100, "spsa"]["lp_evals"] - 100 * runs[100, "exact"]["searching"]
-
+        runs[key] = s.totals
+    searchers = runs["spsa"]["searching"]
+    assert searchers > 0 and runs["no gradient"]["searching"] == searchers
+    assert runs["spsa"]["grad_evals"] == 17 * searchers
+    trajectories = 40 * (5 + 1)  # exact trajectories: at most one gradient at the start and one a step
+    assert 17 * searchers < runs["exact"]["grad_evals"] <= 17 * searchers + trajectories
+    assert runs["no gradient"]["grad_evals"] == 0 and runs["10-D"]["grad_evals"] == 0
+    # each searcher's 201 lp evaluations by coordinate differences are gone
+    assert runs["spsa"]["lp_evals"] < runs["no gradient"]["lp_evals"] - 190 * searchers
 
 def test_negative_control_without_search_walkers_stay_out():
     t = targets.get("stiff-wells", 100)
