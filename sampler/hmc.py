@@ -47,7 +47,8 @@ def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, st
     trajectory diverged, with the point where it did in ``div_pos[i]``.
     """
     n, d = x.shape
-    for i in nb.prange(n):
+    for i_ in nb.prange(n):
+        i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         q = scratch[i, 0]
         p = scratch[i, 1]
         for j in range(d):

@@ -63,7 +63,8 @@ def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, sc
     is NaN is rejected and counted in ``nonfinite`` (-inf is an ordinary rejection).
     """
     n, d = x.shape
-    for i in nb.prange(n):
+    for i_ in nb.prange(n):
+        i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not active[i]:
             continue
         y = scratch[i]

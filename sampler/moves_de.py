@@ -61,7 +61,8 @@ def de_propose(x, i, comp, off, m, rng, gamma, jitter, jump, y):
 def de_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, scratch,
              accepted, evals, nonfinite):
     """One DE step for each moving walker in ``lo..hi-1`` (see the module docstring)."""
-    for i in nb.prange(lo, hi):
+    for i_ in nb.prange(lo, hi):
+        i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
         y = scratch[i]

@@ -67,7 +67,8 @@ def dime_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, 
     """One DIME step for each moving walker in ``lo..hi-1``: with probability ``aimh`` the
     t independence proposal of its rung (``mu[r]``, ``chol[r]``), else a DE step."""
     d = x.shape[1]
-    for i in nb.prange(lo, hi):
+    for i_ in nb.prange(lo, hi):
+        i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
         r = rung[i]

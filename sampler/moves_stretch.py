@@ -35,7 +35,8 @@ def stretch_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, l
                   evals, nonfinite):
     """One stretch step for each moving walker in ``lo..hi-1``."""
     d = x.shape[1]
-    for i in nb.prange(lo, hi):
+    for i_ in nb.prange(lo, hi):
+        i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
         r = rung[i]
