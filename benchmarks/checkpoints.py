@@ -113,8 +113,9 @@ class _Checkpointer:
 class _SweepBuffer:
     """Keeps ``(walkers, dim)`` sweeps under a value cap by doubling the stride when full."""
 
-    def __init__(self, max_values: int = MAX_RECORDED_VALUES):
-        self.max_values = max_values
+    def __init__(self, max_values: int | None = None):
+        # read at construction, so a run can raise the module's cap (`stiff_wells_10000`)
+        self.max_values = MAX_RECORDED_VALUES if max_values is None else int(max_values)
         self.items: list = []
         self.index: list = []
         self.stride = 1

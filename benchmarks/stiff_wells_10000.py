@@ -127,8 +127,12 @@ def run_pipeline(dim: int, walkers: int, sweeps: int, seed: int, gradient: str, 
 
 
 def run_nuts(dim: int, budget_s: float, seed: int) -> dict:
-    from . import methods
-    from .accuracy import case
+    from . import checkpoints, methods
+    from .accuracy import MAX_POOL, case
+
+    # the default cap (20 M values) keeps ~1,000-2,000 draws at 10,000-D, whose floor is 0.11: room for
+    # twice the 4,000 points an estimate pools, so the pool is not the cap's
+    checkpoints.MAX_RECORDED_VALUES = max(checkpoints.MAX_RECORDED_VALUES, 2 * MAX_POOL * dim)
 
     c = case(f"stiff-wells:{dim}")
     tracemalloc.start()
@@ -140,7 +144,7 @@ def run_nuts(dim: int, budget_s: float, seed: int) -> dict:
     first_ok = next((cp["wall_s"] for cp in cps if cp["phase"] == "sampling" and cp.get("ok")), None)
     final = cps[-1] if cps else {}
     return {"method": "nuts", "dim": dim, "chains": methods.NUTS_CHAINS, "warmup_steps": methods.NUTS_WARMUP,
-            "seed": seed, "budget_s": budget_s, "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok,
+            "seed": seed, "budget_s": budget_s, "max_recorded_values": checkpoints.MAX_RECORDED_VALUES, "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok,
             "final": final, "checkpoints": cps,
             "exact_floor": _floor(max(2, int(final.get("n", 2))), dim), **_memory(peak)}
 

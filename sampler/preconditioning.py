@@ -33,12 +33,16 @@ dim-dimensional normal) below the ensemble's 90th percentile of lp is far outsid
 set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
 curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises; on a
 target with a gradient from 100-D up, the gradient and random-sign probes of it, 17 gradients,
-`_newton_walkers_probed`), then runs its trajectory like the others. Not to the mode but into the typical set: from the Newton
-point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
+`_newton_walkers_probed`), then runs its trajectory like the others. Not to the mode but into
+the typical set: from the Newton point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
 normal target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out, the SPSA noise in
 the scaled coordinates is |y| per coordinate, so each evaluation can shrink |y|^2 by at most a
 factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per walker (16,000
 at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff parameters.
+The cut assumes the typical set's lp spreads like a normal's; where it spreads wider (Neal's
+10-D funnel: sd ~13.5 against sqrt(5) = 2.2) most of the typical set counts as far out and the
+Newton steps climb into the neck: raise ``search_sds`` or turn the search off there
+(`benchmarks/RESULTS.md`, run F's funnel note).
 """
 
 from __future__ import annotations
@@ -239,7 +243,7 @@ def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, 
     curvature by Hutchinson-Bekas probes (Bekas, Kokiopoulou and Saad 2007). For random signs z,
     z_j (g(x - D z) - g(x + D z))_j / (2 h_j), D = diag(h), has mean -H_jj: exact with one probe
     when the Hessian is diagonal (stiff, well-identified parameters), averaged over ``probes``
-    otherwise. 2 probes + 1 gradients instead of 2 dim + 1 evaluations of lp."""
+    otherwise. 2 x probes + 1 gradients instead of 2 dim + 1 evaluations of lp."""
     d = x.shape[1]
     one = np.uint64(1)
     for r in nb.prange(which.shape[0]):
