@@ -42,7 +42,7 @@ at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff paramete
 The cut assumes the typical set's lp spreads like a normal's; where it spreads wider (Neal's
 10-D funnel: sd ~13.5 against sqrt(5) = 2.2) most of the typical set counts as far out and the
 Newton steps climb into the neck: raise ``search_sds`` or turn the search off there
-(`benchmarks/RESULTS.md`, run F's funnel note).
+(`benchmarks/RESULTS.md`, "The funnel and the search cut").
 """
 
 from __future__ import annotations
