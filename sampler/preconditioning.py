@@ -160,6 +160,17 @@ def searching(lp: np.ndarray, dim: int, search_sds: float) -> np.ndarray | None:
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
+def _keep_if_higher(x, lp, i, work, new, lp0):
+    """Move walker i to ``work`` if its lp ``new`` is finite and above ``lp0``; returns whether."""
+    if math.isfinite(new) and new > lp0:
+        for j in range(x.shape[1]):
+            x[i, j] = work[j]
+        lp[i] = new
+        return True
+    return False
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
 def _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvings, laplace):
     """The Newton step x + t grad / curv, t halved until lp rises, then (``laplace``) a draw of
     N(x, 1/curv) kept if lp stays finite and above the start; returns the lp evaluations.
@@ -170,12 +181,8 @@ def _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvin
     for _ in range(max_halvings):
         for j in range(d):
             work[j] = x[i, j] + t * grad[j] / curv[j]
-        new = log_density(work)
         n_ev += 1
-        if math.isfinite(new) and new > lp0:
-            for j in range(d):
-                x[i, j] = work[j]
-            lp[i] = new
+        if _keep_if_higher(x, lp, i, work, log_density(work), lp0):
             break
         t *= 0.5
     if laplace and lp[i] > lp0:
@@ -186,12 +193,8 @@ def _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvin
         fill_normal(rng, i, grad, curv)
         for j in range(d):
             work[j] = x[i, j] + grad[j]
-        new = log_density(work)
         n_ev += 1
-        if math.isfinite(new) and new > lp0:
-            for j in range(d):
-                x[i, j] = work[j]
-            lp[i] = new
+        _keep_if_higher(x, lp, i, work, log_density(work), lp0)
     return n_ev
 
 
