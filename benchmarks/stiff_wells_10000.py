@@ -99,53 +99,60 @@ def run_mdhmc(dim: int, walkers: int, sweeps: int, seed: int, gradient: str = "s
             **_metrics(s.state.positions, dim), "exact_floor": _floor(walkers, dim), **_memory(peak)}
 
 
-def run_pipeline(dim: int, walkers: int, sweeps: int, seed: int, gradient: str, budget_s: float) -> dict:
-    """mdhmc's default pipeline (diffusion -> trim -> ladder and ensemble moves) through the
-    benchmark adapter (`benchmarks.methods`, estimate "all": every recorded cold sweep, thinned to
-    4,000 points), with ``walkers``, ``diffusion_sweeps`` and ``gradient`` changed."""
+def _adapter_run(method: str, dim: int, budget_s: float, seed: int, **kw):
+    """``methods.run`` on the ``dim``-D wells under tracemalloc: (result, checkpoints as dicts, traced peak)."""
     from . import methods
     from .accuracy import case
 
-    c = case(f"stiff-wells:{dim}")
-    changes = {"walkers": walkers, "diffusion_sweeps": sweeps, "gradient": gradient}
-    methods.MDHMC_CHANGES[c.key] = changes
     tracemalloc.start()
-    r = methods.run("mdhmc", c, seed=seed, budget_s=budget_s, evaluate=lambda X: _metrics(X, dim), warm=True,
-                    n_checkpoints=40)
+    r = methods.run(method, case(f"stiff-wells:{dim}"), seed=seed, budget_s=budget_s,
+                    evaluate=lambda X: _metrics(X, dim), warm=True, **kw)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     cps = [{"wall_s": round(cp.wall_s, 2), "phase": cp.phase, "lp_evals": int(cp.lp_evals),
             "grad_evals": int(cp.grad_evals), **cp.metrics} for cp in r.checkpoints]
+    return r, cps, peak
+
+
+def run_pipeline(dim: int, walkers: int, sweeps: int, seed: int, gradient: str, budget_s: float) -> dict:
+    """mdhmc's default pipeline (diffusion -> trim -> ladder and ensemble moves) through the
+    benchmark adapter (`benchmarks.methods`, estimate "all": every recorded cold sweep, thinned to
+    4,000 points), with ``walkers``, ``diffusion_sweeps`` and ``gradient`` changed. Its checkpoints
+    score the cold rung during warm-up, the recorded draws after."""
+    from . import methods
+    from .accuracy import case
+
+    changes = {"walkers": walkers, "diffusion_sweeps": sweeps, "gradient": gradient}
+    methods.MDHMC_CHANGES[case(f"stiff-wells:{dim}").key] = changes  # this process runs one case
+    r, cps, peak = _adapter_run("mdhmc", dim, budget_s, seed, n_checkpoints=40)
     first_ok = next((cp["wall_s"] for cp in cps if cp.get("ok")), None)
-    ok_from = next((cps[k]["wall_s"] for k in range(len(cps)) if all(cp.get("ok") for cp in cps[k:])), None)
+    ok_from = None  # from when every later checkpoint held
+    for cp in reversed(cps):
+        if not cp.get("ok"):
+            break
+        ok_from = cp["wall_s"]
     info = {k: r.info[k] for k in ("walkers", "sweeps", "recorded_sweeps", "swap_acceptance", "temperatures",
                                    "pair_acceptance", "trim") if k in r.info}
+    final = cps[-1] if cps else {}
     return {"method": "mdhmc-pipeline", "dim": dim, "seed": seed, "budget_s": budget_s,
             "settings_changed": changes, "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok,
-            "ok_from_s": ok_from, "final": cps[-1] if cps else {}, "checkpoints": cps, **info,
-            "exact_floor": _floor(max(2, min(int(cps[-1]["n"]) if cps else 2, walkers // 2)), dim), **_memory(peak)}
+            "ok_from_s": ok_from, "final": final, "checkpoints": cps, **info,
+            "exact_floor": _floor(max(2, min(int(final.get("n", 2)), walkers // 2)), dim), **_memory(peak)}
 
 
 def run_nuts(dim: int, budget_s: float, seed: int) -> dict:
     from . import checkpoints, methods
-    from .accuracy import MAX_POOL, case
+    from .accuracy import MAX_POOL
 
     # the default cap (20 M values) keeps ~1,000-2,000 draws at 10,000-D, whose floor is 0.11: room for
     # twice the 4,000 points an estimate pools, so the pool is not the cap's
     checkpoints.MAX_RECORDED_VALUES = max(checkpoints.MAX_RECORDED_VALUES, 2 * MAX_POOL * dim)
-
-    c = case(f"stiff-wells:{dim}")
-    tracemalloc.start()
-    r = methods.run("nuts", c, seed=seed, budget_s=budget_s, evaluate=lambda X: _metrics(X, dim), warm=True)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    cps = [{"wall_s": round(cp.wall_s, 2), "phase": cp.phase, "grad_evals": int(cp.grad_evals), **cp.metrics}
-           for cp in r.checkpoints]
+    r, cps, peak = _adapter_run("nuts", dim, budget_s, seed)
     first_ok = next((cp["wall_s"] for cp in cps if cp["phase"] == "sampling" and cp.get("ok")), None)
     final = cps[-1] if cps else {}
     return {"method": "nuts", "dim": dim, "chains": methods.NUTS_CHAINS, "warmup_steps": methods.NUTS_WARMUP,
-            "seed": seed, "budget_s": budget_s, "max_recorded_values": checkpoints.MAX_RECORDED_VALUES, "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok,
-            "final": final, "checkpoints": cps,
+            "seed": seed, "budget_s": budget_s, "max_recorded_values": checkpoints.MAX_RECORDED_VALUES,
+            "compile_s": round(r.prepare_s, 1), "first_ok_s": first_ok, "final": final, "checkpoints": cps,
             "exact_floor": _floor(max(2, int(final.get("n", 2))), dim), **_memory(peak)}
 
 
