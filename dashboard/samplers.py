@@ -30,8 +30,9 @@ LONG_SWEEP_WORK = 5_000_000  # walkers x steps x dim above which a diffusion swe
 PROBE_WALKERS = 64
 PROBE_RESEED = 25  # probe sweeps between restarts from the main sampler's current cold walkers
 PROBE_EVERY_S = 0.25  # at most one probe sweep this often: a few trajectories a second show the dynamics
-#: wall time per block of walkers: Pause, Reset and a new target wait at most about this long
-CHUNK_SECONDS = 0.05
+#: wall time per block of walkers: Pause, Reset and a new target wait at most about this long, and
+#: a sweep longer than a frame publishes its walkers between blocks (`worker.MID_SWEEP_FRAME_S`)
+CHUNK_SECONDS = 0.0125
 
 def _root_cause(exc: BaseException) -> BaseException:
     """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the

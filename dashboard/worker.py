@@ -45,7 +45,13 @@ _LAYOUT_KEYS = {"xcoord", "ycoord"}
 #: the tracked trajectory is redrawn at most this often: redrawing it with every fast sweep
 #: (the diffusion probe beside tempering) kept the page so busy that slider moves stalled
 TRAJ_EVERY_S = 0.3
-MID_SWEEP_FRAME_S = 0.1  # a sweep longer than this publishes the walkers as its blocks finish
+#: a sweep longer than a frame at 30 frames/s publishes the walkers as its blocks finish: on two
+#: cores shared with the browser a 2,000-walker diffusion sweep takes ~35 ms, so the page would
+#: otherwise wait for whole sweeps (#12: >= 30 walker updates/s in every stage)
+MID_SWEEP_FRAME_S = 1 / 30
+#: the strip shows how much of the sweep is done only in a sweep longer than this: in a short one
+#: the percentage would flicker with every frame (and each new text lays out the strip again)
+PROGRESS_AFTER_S = 0.25
 _BUILD_KEYS = {"target", "target_dim"}
 
 class Worker:
@@ -83,6 +89,7 @@ class Worker:
         self._last_publish = 0.0
         self._traj = (None, None, 0.0)  # (traces' version, trajectory, when) last sent
         self._progress = None
+        self._sweep_t0 = 0.0  # when the sweep under way began
         self._diag = readout.Diagnostics(crowd=scheduler.active, cores=scheduler.CORES)
         self.replicas = ReplicaTracker()  # a few walkers' rungs over time (dashboard/rungs.py)
         self._watchers = [controls.param.watch(self._on_change, ["target", "target_dim", "stage", "xcoord", "ycoord",
@@ -299,6 +306,7 @@ class Worker:
             if k and (self._requests_pending() or not self.controls.playing):
                 break
             with scheduler.slot(), self.lock:
+                self._sweep_t0 = time.perf_counter()
                 if not self.samplers.sweep(self._record, self._should_stop if steps == 0 else self._closing_mid):
                     break
             if k and time.perf_counter() - t0 > budget:  # stay interactive with slow sweeps
@@ -322,14 +330,16 @@ class Worker:
         return self._stop.is_set() or self._suspended
 
     def _mid_sweep(self):
-        """Between two blocks of a long sweep: publish the walkers moved so far, with how much
-        of the sweep is done, once the page took the last frame (worker thread)."""
+        """Between two blocks of a sweep longer than a frame: publish the walkers moved so far
+        (with how much of the sweep is done, in a long one) once the page took the last frame
+        (worker thread)."""
         if time.perf_counter() - self._last_publish < MID_SWEEP_FRAME_S or self._slot is not None:
             return
         s = self.samplers.sweeping
         if s is None or not s.state.walkers:
             return
-        self._progress = min(1.0, s.chunks.current[1] / s.state.walkers)
+        if time.perf_counter() - self._sweep_t0 >= PROGRESS_AFTER_S:
+            self._progress = min(1.0, s.chunks.current[1] / s.state.walkers)
         try:
             self._publish()
         finally:

@@ -146,6 +146,40 @@ def test_walker_plot_changes_over_time(open_page):
     assert a != b
 
 
+#: the cloud's overlay canvas (walkers, trajectory: dashboard/cloud.py LIVE_LEVEL): how many
+#: painted pixels lie in the plot frame and how many outside it (over the axes, the title)
+OVERLAY_PIXELS = """() => {
+  const fig = Bokeh.documents[0].get_model_by_name('mdhmc-cloud');
+  let view = null;
+  for (const root of Object.values(Bokeh.index)) { view = view || (root.owner ? root.owner.find_one(fig) : null); }
+  const layer = view.canvas_view.overlays;
+  const r = layer.pixel_ratio, c = layer.canvas, f = view.frame.bbox;
+  const img = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let inside = 0, outside = 0;
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    if (img[4 * (y * c.width + x) + 3] === 0) continue;
+    const X = x / r, Y = y / r;
+    if (X >= f.left && X < f.right && Y >= f.top && Y < f.bottom) inside++; else outside++;
+  }
+  return {inside, outside};
+}"""
+
+
+def test_walkers_outside_a_zoomed_in_view_are_not_drawn_over_the_axes(open_page):
+    """The walkers are drawn on the plot's overlay canvas, which Bokeh repaints alone for each
+    frame; a glyph there is clipped to the plot frame only because the page asks for it
+    (dashboard/cloud.py, CLIP_JS). Zoomed in on the body, most walkers are outside the view."""
+    p = open_page()
+    p.wait_walkers_move(p.walkers())
+    p.js(f"({js_model('mdhmc-cloud')}.x_range.setv({{start: -0.4, end: 0.4}}), "
+         f"{js_model('mdhmc-cloud')}.y_range.setv({{start: -0.4, end: 0.4}}), 0)")  # as a box zoom does
+    p.wait_walkers_move(p.walkers())
+    time.sleep(0.3)  # its paint
+    px = p.js(OVERLAY_PIXELS[6:])
+    assert px["inside"] > 0, px  # walkers are drawn in the frame
+    assert px["outside"] == 0, f"walkers drawn outside the plot frame: {px}"
+
+
 def test_step_size_slider_changes_the_samplers_step_size(open_page, dashboard_server):
     p = open_page()
     p.wait_applied_step_size("0.05")
