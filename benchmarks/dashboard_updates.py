@@ -17,6 +17,9 @@ measures, on scorpio with 2,000 walkers (the default session):
   live update of them, on a warm server;
 - **updates/s per stage**: the same count in the Metropolis, tempering and exact-HMC stages
   (the diffusion stage above draws the walkers mid-sweep when a sweep is longer than a frame);
+- **paint cost**: the page's main-thread time per walker-cloud update with the sampler paused
+  (the page sets the walkers' data itself, one paint each): what the browser pays per frame,
+  without the server's share of the cores;
 - **Pause latency** during long diffusion sweeps: the seed-scorpio preset (5,000 walkers),
   its link reopened with ``LONG_STEPS`` steps a trajectory (~15 s a sweep; the preset's own
   5,000 steps take ~1.5 s since the kernels got faster, too short to press Pause in; the
@@ -150,6 +153,40 @@ PAUSE = r"""() => {
 }"""
 
 
+PAINT = """async (n) => {
+  const src = Bokeh.documents[0].get_model_by_name('mdhmc-cloud-walkers');
+  const x0 = Array.from(src.data.x), y0 = Array.from(src.data.y);
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  for (let k = 0; k < n; k++) {
+    const x = new Float32Array(x0.length), y = new Float32Array(y0.length);
+    for (let i = 0; i < x.length; i++) { x[i] = x0[i] + 0.05 * Math.sin(k + i); y[i] = y0[i] + 0.05 * Math.cos(1.3 * k + i); }
+    src.data = {...src.data, x: x, y: y};
+    await frame(); await frame();
+  }
+}"""
+
+
+def paint_cost(ctx, page, updates: int = 150, reps: int = 3) -> dict:
+    """The page's main-thread time per walker-cloud update, without the server: Pause, then the
+    page itself sets the walkers' data ``updates`` times, one paint each (Chrome's TaskDuration,
+    ms per update; the median of ``reps``)."""
+    page.get_by_role("button", name="Pause").click()
+    time.sleep(1.0)
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def task_s() -> float:
+        return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}["TaskDuration"]
+
+    ms = []
+    for _ in range(reps):
+        t0 = task_s()
+        page.evaluate(PAINT, updates)
+        ms.append(1000 * (task_s() - t0) / updates)
+    return {"median_ms": round(statistics.median(ms), 2), "all_ms": [round(x, 2) for x in ms], "updates": updates,
+            "load": round(load(), 2)}
+
+
 def pause_latency(page, clicks: int) -> dict:
     """seed-scorpio with ``LONG_STEPS`` steps a trajectory (long diffusion sweeps): Pause click
     -> last walker update received (ms)."""
@@ -258,6 +295,9 @@ def main(argv=None) -> int:
             print(f"updates (diffusion stage): {out['updates_diffusion']}", flush=True)
             out["slider_latency_diffusion_ms"] = latency(page, args.presses)
             print(f"slider latency, diffusion stage (sweeps of ~0.1 s): {out['slider_latency_diffusion_ms']}", flush=True)
+            out["paint_cost_diffusion"] = paint_cost(ctx, page)
+            print(f"paint cost (page's main thread per walker update, sampler paused): {out['paint_cost_diffusion']}",
+                  flush=True)
             ctx.close()
 
             for stage in ("metropolis", "tempering", "hmc"):

@@ -13,13 +13,14 @@ from bokeh.transform import linear_cmap
 from .figures import COLD, DENSITY_PALETTE, HMC, empty, make_figure, rung_palette
 from .frames import Frame, Layout, Points, Rungs, Trajectory
 
-__all__ = ["WalkerCloud", "LIVE_LEVEL"]
+__all__ = ["WalkerCloud"]
 
-#: the level of everything that moves with the frames (walkers, trajectory, divergences). BokehJS
-#: paints a plot on two canvases, and a change to a renderer of the "overlay" level repaints only
-#: the overlay canvas: the density image, contours, grid, axes and legend are not drawn again for
-#: every frame. Measured in headless Chromium, 2,000 walkers: the page's renderer spent 16 ms a
-#: frame on the cloud with the walkers at "glyph" level and 11 ms with them here
+#: the level of what moves with the frames (walkers, trajectory, divergences) and of what must stay
+#: over them (legend, note). BokehJS paints a plot on two canvases, and a change to a renderer of
+#: the "overlay" level repaints only the overlay canvas: the density image, contours, grid and axes
+#: are not drawn again for every frame. The page's main thread per walker update, 2,000 walkers in
+#: headless Chromium: 24 ms with them on the "glyph" level, 20-21 ms here
+#: (`benchmarks/dashboard_updates.py`, "paint cost")
 LIVE_LEVEL = "overlay"
 
 # BokehJS clips the overlay canvas's renderers to the plot frame only where the view asks
