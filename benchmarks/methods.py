@@ -187,7 +187,7 @@ def _prepare_mdhmc(method, c: Case, target, smoke: bool):
         sampler.sweep()
     # the trim's refill compiles on the first walker it replaces, which so short a run rarely has
     state = copy.deepcopy(sampler.state)
-    state.log_density[0] = -1e300
+    state.log_density[0] = -1e100  # far below any spread; its square still finite
     trim.build_kernel(s.trim_sds, s.trim_rule)(state)
     target.log_density_batch(np.zeros((2, target.dim)))
 
