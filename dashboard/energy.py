@@ -135,10 +135,9 @@ class EnergyTraces(pn.viewable.Viewer):
         # sends ~10k numbers to the browser: more would crowd out the sliders' messages)
         if e is not None and e.delta is not None and self.delta_band.data["y1"] != [e.delta]:
             self.delta_band.data = {"y0": [-e.delta], "y1": [e.delta]}  # a new delta shows at once: 2 numbers
-        # a cleared trace and the first trajectories after it show at once
-        first = not len(self.source.data["step"])
-        if e is not None and e.version != self._version and (now - self._drawn_at >= REDRAW_S or not len(e.step)
-                                                               or first):
+        # a cleared trace, and the first trajectories after one, show at once
+        at_once = e is not None and not (len(e.step) and len(self.source.data["step"]))
+        if e is not None and e.version != self._version and (now - self._drawn_at >= REDRAW_S or at_once):
             self._version = e.version
             self._drawn_at = now
             self._draw(e)
