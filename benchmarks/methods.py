@@ -86,12 +86,11 @@ ABLATIONS = {"mdhmc-thread": (), "mdhmc-diffusion": _DIFFUSION_10, "mdhmc-ladder
 MDHMC_CHANGES: dict[str, dict] = {
     "scorpio": {},
     "funnel-2": {"step_size": 0.02},  # the funnel-neck preset's step size
-    # tried rungs 4 / 8, step_size 0.02: all worse; search_sds 10 / 20 / 50 better (the search's cut counts
-    # most of the funnel's typical set as far out: RESULTS.md, "The funnel and the search cut"), but
-    # none within 0.05 in 15 s. Walkers 200 (seed 100: within 0.05 from 6.7 s; 100 / 150 / 300 / 400:
-    # never / 15.0 / 12.3 / never s): an ensemble of 200 equilibrates in as many sweeps as one of
-    # 1,000, each sweep 5x cheaper (RESULTS.md, run I)
-    "funnel-10": {"walkers": 200},
+    # none since run K: the search fits with the target's gradient at every dim, and its walkers move only
+    # if their own quadratic model says they are far out (seed 100: within 0.05 from 1.11 s; walkers 200,
+    # the change of run I, 0.33 s). Tried before: rungs 4 / 8, step_size 0.02, search_sds 10 / 20 / 50,
+    # walkers 100-400 (RESULTS.md, runs H and I)
+    "funnel-10": {},
     "multimodal": {},
     "stiff-wells-100": {"diffusion_sweeps": 2},  # diffusion does not move walkers here: do less of it
     # two changes here (runs E and F in RESULTS.md): with 1,000 walkers the 500 cold ones barely move in

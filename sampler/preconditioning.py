@@ -30,19 +30,23 @@ setting (e.g. the dashboard's slider) sets the step size directly, during warm-u
 
 Search (``search``): a walker whose lp is more than ``search_sds`` x sqrt(dim/2) (the sd of lp of a
 dim-dimensional normal) below the ensemble's 90th percentile of lp is far outside the typical
-set; before the sweep it takes one diagonal Newton step (`newton_search`: gradient and diagonal
-curvature by central differences, 2 dim + 1 evaluations, backtracking until lp rises; on a
-target with a gradient from 100-D up, the gradient and random-sign probes of it, 17 gradients,
-`_newton_walkers_probed`), then runs its trajectory like the others. Not to the mode but into
-the typical set: from the Newton point it jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a
-normal target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out, the SPSA noise in
-the scaled coordinates is |y| per coordinate, so each evaluation can shrink |y|^2 by at most a
-factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per walker (16,000
-at 1,000-D) against 2 dim + 1 for a Newton step on near-separable stiff parameters.
-The cut assumes the typical set's lp spreads like a normal's; where it spreads wider (Neal's
-10-D funnel: sd ~13.5 against sqrt(5) = 2.2) most of the typical set counts as far out and the
-Newton steps climb into the neck: raise ``search_sds`` or turn the search off there
-(`benchmarks/RESULTS.md`, "The funnel and the search cut").
+set; before the sweep it fits a diagonal quadratic model of lp where it stands (`newton_search`:
+on a target with a gradient, the gradient and random-sign probes of it, 17 gradients,
+`_newton_walkers_probed`; without one, central differences of lp, 2 dim + 1 evaluations). If the
+rise the model predicts at its maximum is more than a normal's typical set would show
+(`typical_gain`), the walker takes the Newton step (backtracking until lp rises), then runs its
+trajectory like the others. Not to the mode but into the typical set: from the Newton point it
+jumps to a draw of the diagonal Laplace approximation N(x, 1/curvature) (exact on a normal
+target), kept if lp stays finite and above the start. Why not a damped SPSA trajectory: far out,
+the SPSA noise in the scaled coordinates is |y| per coordinate, so each evaluation can shrink
+|y|^2 by at most a factor (1 - 1/dim) (SGD on a quadratic); ~dim log(distance^2) evaluations per
+walker (16,000 at 1,000-D) against 17 gradients for a Newton step on near-separable stiff
+parameters. The ensemble's cut alone assumes the typical set's lp spreads like a normal's; where
+it spreads wider (Neal's 10-D funnel: sd ~13.5 against sqrt(5) = 2.2) most of the typical set
+counts as far out, and the walker's own model is what keeps it in place. Far out on the funnel
+the Hessian is far from diagonal, the probed curvature is noisy, and a search there is a noisy
+climb plus a wide draw whose overshoots the trim removes; an accurate diagonal model is what did
+the harm, setting x to 0 at the walker's v, deep in the neck (`benchmarks/RESULTS.md`, run K).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from .rng import fill_normal, next_u64
 from .jit import kernel
 
 __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
-           "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
+           "typical_gain", "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
 
 #: mean square energy change of one step, per dimension: 10x MCLMC's 5e-4, which on scorpio
 #: (diffusion only, multinomial weights) gave step sizes too short to mix in 20 sweeps
@@ -71,12 +75,14 @@ _MAD_TO_SD = 1.482602218505602
 _STEP_LIMITS = (1e-7, 100.0)  # the step_size setting's bounds, roughly
 _PROBE_EVALS = 4_000_000  # coordinate-evaluations per curvature refresh, all probes together
 SEARCH_QUANTILE = 0.9  # searchers are judged against this quantile of the ensemble's lp
-#: on a target with a gradient and at least this many dimensions, the search takes the exact
-#: gradient and the diagonal curvature from SEARCH_PROBES random-sign probes of it (2 x probes + 1
-#: gradients, O(dim) each) instead of coordinate differences of lp (2 dim + 1 evaluations, O(dim)
-#: each: 20,001 evaluations, 2 s per walker at 10,000-D), whatever the trajectories' ``gradient``:
-#: the search is a start-up device, not part of the dynamics, and a gradient is never worse there
-PROBE_SEARCH_MIN_DIM = 100
+#: on a target with a gradient the search takes it, and the diagonal curvature from SEARCH_PROBES
+#: random-sign probes of it (2 x probes + 1 gradients, O(dim) each), whatever the trajectories'
+#: ``gradient``: the search is a start-up device, not part of the dynamics. Without one, coordinate
+#: differences of lp (2 dim + 1 evaluations: 20,001, 2 s per walker at 10,000-D), whose step must
+#: grow far out to beat rounding (`_fit_differences`) and is then wide enough to miss curvature that
+#: changes over it: from dispersed starts on Neal's 10-D funnel h_v reached 8-9, and a fifth of the
+#: searchers got v's gradient or curvature more than 10% wrong (up to 150-500x); they were thrown
+#: into the neck, where the ensemble never recovered them in 15 s
 SEARCH_PROBES = 8
 
 
@@ -171,10 +177,18 @@ def _keep_if_higher(x, lp, i, work, new, lp0):
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
-def _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvings, laplace):
-    """The Newton step x + t grad / curv, t halved until lp rises, then (``laplace``) a draw of
-    N(x, 1/curv) kept if lp stays finite and above the start; returns the lp evaluations.
-    ``grad`` and ``curv`` are overwritten (scratch for the draw)."""
+def _newton_gain(grad, curv):
+    """The rise in lp the diagonal quadratic model predicts at its maximum: sum g_j^2 / (2 c_j)."""
+    gain = 0.0
+    for j in range(grad.shape[0]):
+        gain += grad[j] * grad[j] / (2.0 * curv[j])
+    return gain
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _newton_step(log_density, x, lp, i, lp0, grad, curv, work, max_halvings):
+    """The Newton step x + t grad / curv, t halved until lp rises above ``lp0``; returns the lp
+    evaluations (walker i moved if lp[i] > lp0)."""
     d = x.shape[1]
     n_ev = 0
     t = 1.0
@@ -185,29 +199,93 @@ def _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvin
         if _keep_if_higher(x, lp, i, work, log_density(work), lp0):
             break
         t *= 0.5
-    if laplace and lp[i] > lp0:
-        # land in the typical set, not on the mode: a draw of the diagonal Laplace
-        # approximation around the new point (kept if lp stays finite and above the start)
-        for j in range(d):
-            curv[j] = 1.0 / math.sqrt(curv[j])
-        fill_normal(rng, i, grad, curv)
-        for j in range(d):
-            work[j] = x[i, j] + grad[j]
-        n_ev += 1
-        _keep_if_higher(x, lp, i, work, log_density(work), lp0)
     return n_ev
 
 
+@nb.njit(inline="always", nogil=True, cache=True)
+def _laplace_draw(log_density, x, lp, rng, i, lp0, curv, noise, work):
+    """Land in the typical set, not on the mode: a draw of the diagonal Laplace approximation
+    N(x_i, 1/curv) kept if lp stays finite and above ``lp0``; ``curv`` and ``noise`` are
+    overwritten. Returns the lp evaluations (1)."""
+    d = x.shape[1]
+    for j in range(d):
+        curv[j] = 1.0 / math.sqrt(curv[j])
+    fill_normal(rng, i, noise, curv)
+    for j in range(d):
+        work[j] = x[i, j] + noise[j]
+    _keep_if_higher(x, lp, i, work, log_density(work), lp0)
+    return 1
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _fit_differences(log_density, work, lp0, h, floor, grad, curv):
+    """Gradient and diagonal curvature (floored at ``floor``) at ``work`` (lp ``lp0``) by central
+    differences of lp, 2 dim evaluations; ``work`` is restored."""
+    # far out |lp| is large and the second difference cancels: its rounding error relative to
+    # the curvature is ~ 4 eps |lp| / (curvature h^2), 1-2% at lp = -1e8 with h = 1e-3 sd; a step
+    # grown with sqrt(|lp|) keeps it near 1e-6 (a quadratic has no truncation error at any h)
+    grow = min(max(1.0, math.sqrt(abs(lp0) * 1e-3)), 1000.0)
+    for j in range(work.shape[0]):
+        hj = h[j] * grow
+        x0 = work[j]
+        work[j] = x0 + hj
+        up = log_density(work)
+        work[j] = x0 - hj
+        down = log_density(work)
+        work[j] = x0
+        grad[j] = (up - down) / (2.0 * hj)
+        curv[j] = max(-(up + down - 2.0 * lp0) / (hj * hj), floor[j])
+    return 2 * work.shape[0]
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _fit_probes(grad_log_density, rng, i, work, h, floor, probes, grad, curv, sign, probe):
+    """The exact gradient at ``work`` and the diagonal curvature (floored at ``floor``) by
+    ``probes`` random-sign probes of it (walker i's stream); returns (finite, gradients spent)."""
+    d = work.shape[0]
+    one = np.uint64(1)
+    g0 = grad_log_density(work)
+    ok = True
+    for j in range(d):
+        grad[j] = g0[j]
+        curv[j] = 0.0
+        ok = ok and math.isfinite(g0[j])
+    n_grad = 1
+    for _ in range(probes):
+        if not ok:
+            break
+        bits = np.uint64(0)
+        for j in range(d):
+            if j % 64 == 0:
+                bits = next_u64(rng, i)
+            sign[j] = 1.0 if (bits >> np.uint64(j % 64)) & one else -1.0
+            probe[j] = work[j] + sign[j] * h[j]
+        up = grad_log_density(probe)
+        for j in range(d):
+            probe[j] = work[j] - sign[j] * h[j]
+        down = grad_log_density(probe)
+        n_grad += 2
+        for j in range(d):
+            curv[j] += sign[j] * (down[j] - up[j]) / (2.0 * h[j])
+    if ok:
+        for j in range(d):
+            c = curv[j] / probes
+            ok = ok and math.isfinite(c)
+            curv[j] = max(c, floor[j])
+    return ok, n_grad
+
+
 @kernel(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
-                   types.int64, types.boolean, types.int64[::1]), nogil=True, cache=True, parallel=True)
-def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, evals):
+                   types.int64, types.boolean, types.float64, types.int64[::1]), nogil=True, cache=True, parallel=True)
+def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, min_gain, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
 
     Central differences give the gradient and the diagonal curvature at once (2 dim + 1
     evaluations); the step is g_j / max(curvature_j, floor_j) (floor = 1/scale^2, so a flat or
     convex coordinate takes a gradient step in the preconditioner's metric), halved until lp
-    rises. On a normal target the first step lands on the mode whatever the distance; then
-    (``laplace``) a draw of N(x, 1/curvature) from the walker's stream."""
+    rises, taken only if the rise the model predicts is more than ``min_gain``. On a normal target
+    the first step lands on the mode whatever the distance; then (``laplace``) a draw of
+    N(x, 1/curvature) from the walker's stream."""
     d = x.shape[1]
     for r in nb.prange(which.shape[0]):
         i = which[r]
@@ -217,89 +295,63 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
         for j in range(d):
             work[j] = x[i, j]
         lp0 = lp[i]
-        n_ev = 0
-        # far out |lp| is large and the second difference cancels: its rounding error relative to
-        # the curvature is ~ 4 eps |lp| / (curvature h^2), 1-2% at lp = -1e8 with h = 1e-3 sd; a step
-        # grown with sqrt(|lp|) keeps it near 1e-6 (a quadratic has no truncation error at any h)
-        grow = min(max(1.0, math.sqrt(abs(lp0) * 1e-3)), 1000.0)
-        for j in range(d):
-            hj = h[j] * grow
-            x0 = work[j]
-            work[j] = x0 + hj
-            up = log_density(work)
-            work[j] = x0 - hj
-            down = log_density(work)
-            work[j] = x0
-            n_ev += 2
-            grad[j] = (up - down) / (2.0 * hj)
-            curv[j] = max(-(up + down - 2.0 * lp0) / (hj * hj), floor[j])
-        n_ev += _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvings, laplace)
+        n_ev = _fit_differences(log_density, work, lp0, h, floor, grad, curv)
+        if _newton_gain(grad, curv) > min_gain:
+            n_ev += _newton_step(log_density, x, lp, i, lp0, grad, curv, work, max_halvings)
+            if laplace and lp[i] > lp0:
+                n_ev += _laplace_draw(log_density, x, lp, rng, i, lp0, curv, grad, work)
         evals[r] = n_ev
 
 
 @kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1,
-                   _V1, types.int64, types.boolean, types.int64, types.int64[::1], types.int64[::1]),
+                   _V1, types.int64, types.boolean, types.float64, types.int64, types.int64[::1], types.int64[::1]),
         nogil=True, cache=True, parallel=True)
 def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, floor, max_halvings, laplace,
-                           probes, evals, grad_evals):
+                           min_gain, probes, evals, grad_evals):
     """`_newton_walkers` with the target's gradient: the exact gradient, and the diagonal
     curvature by Hutchinson-Bekas probes (Bekas, Kokiopoulou and Saad 2007). For random signs z,
     z_j (g(x - D z) - g(x + D z))_j / (2 h_j), D = diag(h), has mean -H_jj: exact with one probe
     when the Hessian is diagonal (stiff, well-identified parameters), averaged over ``probes``
-    otherwise. 2 x probes + 1 gradients instead of 2 dim + 1 evaluations of lp."""
+    otherwise. 2 x probes + 1 gradients per fit instead of 2 dim + 1 evaluations of lp."""
     d = x.shape[1]
-    one = np.uint64(1)
     for r in nb.prange(which.shape[0]):
         i = which[r]
         work = np.empty(d)
         grad = np.empty(d)
-        curv = np.zeros(d)
+        curv = np.empty(d)
         sign = np.empty(d)
+        probe = np.empty(d)
         lp0 = lp[i]
         for j in range(d):
             work[j] = x[i, j]
-        g0 = grad_log_density(work)
-        ok = True
-        for j in range(d):
-            grad[j] = g0[j]
-            ok = ok and math.isfinite(g0[j])
-        n_grad = 1
-        for _ in range(probes):
-            if not ok:
-                break
-            bits = np.uint64(0)
-            for j in range(d):
-                if j % 64 == 0:
-                    bits = next_u64(rng, i)
-                sign[j] = 1.0 if (bits >> np.uint64(j % 64)) & one else -1.0
-                work[j] = x[i, j] + sign[j] * h[j]
-            up = grad_log_density(work)
-            for j in range(d):
-                work[j] = x[i, j] - sign[j] * h[j]
-            down = grad_log_density(work)
-            n_grad += 2
-            for j in range(d):
-                curv[j] += sign[j] * (down[j] - up[j]) / (2.0 * h[j])
+        ok, n_grad = _fit_probes(grad_log_density, rng, i, work, h, floor, probes, grad, curv, sign, probe)
         n_ev = 0
-        if ok:
-            for j in range(d):
-                c = curv[j] / probes
-                ok = ok and math.isfinite(c)
-                curv[j] = max(c, floor[j])
-        if ok:
-            n_ev = _step_and_draw(log_density, x, lp, rng, i, lp0, grad, curv, work, max_halvings, laplace)
+        if ok and _newton_gain(grad, curv) > min_gain:
+            n_ev += _newton_step(log_density, x, lp, i, lp0, grad, curv, work, max_halvings)
+            if laplace and lp[i] > lp0:
+                n_ev += _laplace_draw(log_density, x, lp, rng, i, lp0, curv, grad, work)
         evals[r] = n_ev
         grad_evals[r] = n_grad
 
 
+def typical_gain(dim: int, search_sds: float) -> float:
+    """dim/2 + search_sds sqrt(dim/2): at a point of a dim-dimensional normal, the maximum of the
+    quadratic model lies lp_max - lp above it, chi^2_dim / 2, mean dim/2 and sd sqrt(dim/2)."""
+    return dim / 2.0 + search_sds * math.sqrt(dim / 2.0)
+
+
 def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale,
-                  chunks=None) -> tuple[int, int]:
+                  chunks=None, search_sds: float = 5.0) -> tuple[int, int]:
     """A diagonal Newton step, then a draw of the diagonal Laplace approximation there, for the
     searching walkers ``which`` (indices), in place (walker i draws from its stream ``rng[i]``);
     returns the (lp, gradient) evaluations spent. ``scale``: the preconditioner's (None: the
     ensemble's spread). ``chunks``: run the searchers in blocks, so that Ctrl-C and a stop request
-    act between them. A target with a gradient and at least `PROBE_SEARCH_MIN_DIM` dimensions takes
-    the gradient route (`_newton_walkers_probed`), others coordinate differences of lp."""
+    act between them. A searcher moves only if its own quadratic model is far from typical: the rise
+    in lp it predicts at the model's maximum, sum g_j^2 / (2 c_j), is more than dim/2 + ``search_sds``
+    sqrt(dim/2) (`typical_gain`); on a normal target that rise is dim/2 on average in the typical set,
+    so a walker the ensemble's cut calls far out but whose own model says typical (Neal's funnel,
+    whose lp spreads ~6x wider than a normal's) stays. A target with a gradient takes the gradient
+    route (`_newton_walkers_probed`), others coordinate differences of lp."""
     which = np.ascontiguousarray(which, dtype=np.int64)
     if which.size == 0:
         return 0, 0
@@ -307,13 +359,15 @@ def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray
     evals = np.zeros(which.size, dtype=np.int64)
     grad_evals = np.zeros(which.size, dtype=np.int64)
     h, floor = 1e-3 * sc, 1.0 / sc**2
-    probed = target.grad_log_density is not None and target.dim >= PROBE_SEARCH_MIN_DIM
+    min_gain = typical_gain(target.dim, search_sds)
+    probed = target.grad_log_density is not None
     for lo, hi in blocks(chunks, "search", which.size):
         if probed:
             _newton_walkers_probed(target.log_density, target.grad_log_density, positions, lp, rng, which[lo:hi],
-                                   h, floor, 30, True, SEARCH_PROBES, evals[lo:hi], grad_evals[lo:hi])
+                                   h, floor, 30, True, min_gain, SEARCH_PROBES, evals[lo:hi], grad_evals[lo:hi])
         else:
-            _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, evals[lo:hi])
+            _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, min_gain,
+                            evals[lo:hi])
     return int(evals.sum()), int(grad_evals.sum())
 
 
@@ -352,7 +406,7 @@ class DiffusionAdaptation:
             return self.scale, self.step_size, 0, 0, 0
         which = np.flatnonzero(search)
         evals, grad_evals = newton_search(target, state.positions, state.log_density, state.rng, which, self.scale,
-                                          chunks)
+                                          chunks, settings.search_sds)
         return self.scale, self.step_size, int(which.size), evals, grad_evals
 
     def _refresh(self, target, state):

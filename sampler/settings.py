@@ -153,11 +153,12 @@ SPEC: tuple[Setting, ...] = (
        "first diffusion sweeps that adapt the preconditioner and the step size", "diffusion",
        phases=("diffusion",), bounds=(0, 10_000_000), soft=(0, 100)),
     _s("search", True, "bool", "Search far walkers",
-       "a walker far below the ensemble (search_sds) takes a diagonal Newton step and a Laplace draw before "
-       "its trajectory (with the target's gradient from 100-D up, else finite differences of lp)", "diffusion", phases=("diffusion",), thread=False),
+       "a walker far below the ensemble (search_sds) whose own quadratic model also says far out takes a "
+       "diagonal Newton step and a Laplace draw before its trajectory (with the target's gradient if it has "
+       "one, else finite differences of lp)", "diffusion", phases=("diffusion",), thread=False),
     _s("search_sds", 5.0, "float", "Search below (sds)",
-       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile searches "
-       "(inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
+       "a walker whose lp is this many sds (sqrt(dim/2)) below the ensemble's 90th percentile, and whose "
+       "model predicts a rise of more than dim/2 + this many sds, searches (inf: never)", "diffusion", phases=("diffusion",), bounds=(0, None), lo_open=True,
        allow_inf=True, soft=(0.5, 20.0), step=0.5),
     # --- trim, Metropolis, tempering -----------------------------------------------------
     _s("trim_sds", 3.0, "float", "Trim (sds)",
