@@ -239,12 +239,13 @@ def _fit_differences(log_density, work, lp0, h, floor, grad, curv):
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
-def _fit_probes(grad_log_density, rng, i, work, h, floor, probes, grad, curv, sign, probe):
-    """The exact gradient at ``work`` and the diagonal curvature (floored at ``floor``) by
-    ``probes`` random-sign probes of it (walker i's stream); returns (finite, gradients spent)."""
-    d = work.shape[0]
+def _fit_probes(grad_log_density, rng, i, at, h, floor, probes, grad, curv, sign, probe):
+    """The exact gradient at ``at`` and the diagonal curvature (floored at ``floor``) by
+    ``probes`` random-sign probes of it (walker i's stream; ``probe`` is scratch); returns
+    (finite, gradients spent)."""
+    d = at.shape[0]
     one = np.uint64(1)
-    g0 = grad_log_density(work)
+    g0 = grad_log_density(at)
     ok = True
     for j in range(d):
         grad[j] = g0[j]
@@ -259,10 +260,10 @@ def _fit_probes(grad_log_density, rng, i, work, h, floor, probes, grad, curv, si
             if j % 64 == 0:
                 bits = next_u64(rng, i)
             sign[j] = 1.0 if (bits >> np.uint64(j % 64)) & one else -1.0
-            probe[j] = work[j] + sign[j] * h[j]
+            probe[j] = at[j] + sign[j] * h[j]
         up = grad_log_density(probe)
         for j in range(d):
-            probe[j] = work[j] - sign[j] * h[j]
+            probe[j] = at[j] - sign[j] * h[j]
         down = grad_log_density(probe)
         n_grad += 2
         for j in range(d):
@@ -320,11 +321,8 @@ def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, 
         grad = np.empty(d)
         curv = np.empty(d)
         sign = np.empty(d)
-        probe = np.empty(d)
         lp0 = lp[i]
-        for j in range(d):
-            work[j] = x[i, j]
-        ok, n_grad = _fit_probes(grad_log_density, rng, i, work, h, floor, probes, grad, curv, sign, probe)
+        ok, n_grad = _fit_probes(grad_log_density, rng, i, x[i], h, floor, probes, grad, curv, sign, work)
         n_ev = 0
         if ok and _newton_gain(grad, curv) > min_gain:
             n_ev += _newton_step(log_density, x, lp, i, lp0, grad, curv, work, max_halvings)
