@@ -35,8 +35,8 @@ PROBE_EVERY_S = 0.25  # at most one probe sweep this often: a few trajectories a
 CHUNK_SECONDS = 0.0125
 
 def _root_cause(exc: BaseException) -> BaseException:
-    """numba re-raises a user's exception from a parallel kernel as SystemError(...) with the
-    real one as its cause: report the real one."""
+    """A kernel re-raises a user's exception as a SystemError (`sampler.faults.KernelRaised`) with
+    the real one as its cause: report the real one."""
     seen = set()
     while id(exc) not in seen:
         seen.add(id(exc))

@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import diffusion, faults
+from . import compile_helper, diffusion, faults
 from .ensemble import EnsembleState
 
 __all__ = ["WalkerBlock", "DistributedDiffusion", "WorkersLost", "DaskSpecError", "check_spec", "connect", "distribute"]
@@ -96,6 +96,8 @@ class WalkerBlock:
         import numba
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        # every worker would start a compile helper of its own for the same kernels: they compile here
+        os.environ[compile_helper.ENV] = "0"
         self.target = rebuild_target(recipe)
         self.step = diffusion.build_kernel(self.target, mass, tracked)
         self.state = None

@@ -1,8 +1,9 @@
 """A target function that raises: which function, which exception, at which point.
 
-The kernels run the user's log density compiled by numba, in parallel; an exception raised
-there reaches Python wrapped (numba's parallel kernels raise a ``SystemError`` whose cause is
-the user's exception) and without the point. `locate` finds the point afterwards: it calls
+The kernels run the user's log density compiled by numba, on several threads; an exception
+raised while a kernel runs reaches Python as `KernelRaised` (a ``SystemError``, as numba's own
+parallel kernels wrap it) whose cause is the user's exception, and without the point: the
+wrapper tells it from an error of the sampler's Python code. `locate` finds the point afterwards: it calls
 the user's pure-Python function (``py_func``) at the points where the kernel's walkers were
 last evaluating (`Move.points_in_flight`) until one raises the same type of exception. Only
 this failure path pays for it; the kernels run unchanged.
@@ -14,7 +15,7 @@ import os
 
 import numpy as np
 
-__all__ = ["DensityError", "locate", "unwrap"]
+__all__ = ["DensityError", "KernelRaised", "locate", "unwrap"]
 
 #: most points re-evaluated in pure Python to find the failing one
 MAX_POINTS = 100_000
@@ -37,8 +38,13 @@ def format_point(x: np.ndarray, most: int = 8) -> str:
     return f"[{shown}{', ...' if x.size > most else ''}]"
 
 
+class KernelRaised(SystemError):
+    """An exception raised while a compiled kernel ran (its ``__cause__``): the target's function
+    raised, or numba's runtime did (``ZeroDivisionError``...), not the Python around the kernel."""
+
+
 def unwrap(exc: BaseException) -> BaseException:
-    """The user's exception inside numba's ``SystemError`` wrapper (or ``exc`` itself)."""
+    """The user's exception inside a `KernelRaised` (or numba's ``SystemError``) wrapper, or ``exc`` itself."""
     if isinstance(exc, SystemError):
         cause = exc.__cause__ or exc.__context__
         if cause is not None and not isinstance(cause, SystemError):

@@ -6,7 +6,7 @@ halves of a leapfrog step,
     drift: x += eps M^-1 p
 
 The momentum p ~ N(0, M) is drawn with ``rng.fill_normal(s, i, p, sqrt_mass)``. The
-helpers are small numba functions inlined into the kernels' ``prange`` loops by numba
+helpers are small numba functions inlined into the kernels' walker loops by numba
 (``inline="always"``: as separate functions LLVM kept the kick and drift as calls, a few
 per cent slower); each keeps the exact floating-point expression the kernels used before
 (same draws).

@@ -22,9 +22,10 @@ from numba import types
 from mdhmc.targets._jit import LOG_DENSITY
 
 from .complement import halves, run_halves
+from .threads import Split
 from .metropolis import metropolis_accept
 from .rng import normal, randint, uniform
-from .jit import kernel
+from .jit import walker_kernel
 
 __all__ = ["de_sweep", "de_propose", "metropolis_accept", "build_kernel", "default_gamma"]
 
@@ -54,14 +55,14 @@ def de_propose(x, i, comp, off, m, rng, gamma, jitter, jump, y):
     return True
 
 
-@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
+@walker_kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
                    I64, I64, types.int64, types.int64, types.float64, types.float64, types.float64,
                    types.float64[:, ::1], I64, I64, I64),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def de_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, scratch,
              accepted, evals, nonfinite):
     """One DE step for each moving walker in ``lo..hi-1`` (see the module docstring)."""
-    for i_ in nb.prange(lo, hi):
+    for i_ in range(lo, hi):
         i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
@@ -80,6 +81,8 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, gamma: float | Non
     scratch = np.empty((rung.size, target.dim))
     g = default_gamma(target.dim) if gamma is None else float(gamma)
 
+    split = Split()
+
     def step(state, chunks=None):
         walker_beta = np.ascontiguousarray(betas[rung], dtype=np.float64)
 
@@ -87,7 +90,7 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, gamma: float | Non
             de_sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp, h.off,
                      h.cnt, rung, lo, hi, g, float(jitter), float(jump), scratch, accepted, evals, nonfinite)
 
-        return state, run_halves("de", state, rung, rungs, walker_beta, parts, chunks, kernel)
+        return state, run_halves("de", state, rung, rungs, walker_beta, parts, chunks, kernel, split)
 
     step.buffers = {"scratch": scratch}
     return step

@@ -140,7 +140,7 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, aimh: float = 0.1,
                        h.off, h.cnt, rung, lo, hi, gamma, float(jitter), float(jump), float(aimh), mu, chol, full,
                        scratch, work, accepted, evals, nonfinite)
 
-        return state, run_halves("dime", state, rung, rungs, walker_beta, parts, chunks, kernel,
+        return state, run_halves("dime", state, rung, rungs, walker_beta, parts, chunks, kernel, None,
                                  prepare=lambda h: fit(state, h))
 
     step.buffers = {"scratch": scratch}

@@ -18,9 +18,10 @@ from numba import types
 from mdhmc.targets._jit import LOG_DENSITY
 
 from .complement import halves, run_halves
+from .threads import Split
 from .moves_de import metropolis_accept
 from .rng import randint, uniform
-from .jit import kernel
+from .jit import walker_kernel
 
 __all__ = ["stretch_sweep", "build_kernel"]
 
@@ -28,14 +29,14 @@ I64 = types.int64[::1]
 F64 = types.float64[::1]
 
 
-@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
+@walker_kernel(types.void(LOG_DENSITY, types.float64[:, ::1], F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64,
                    I64, I64, types.int64, types.int64, types.float64, types.float64[:, ::1], I64, I64, I64),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def stretch_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, stretch, scratch, accepted,
                   evals, nonfinite):
     """One stretch step for each moving walker in ``lo..hi-1``."""
     d = x.shape[1]
-    for i_ in nb.prange(lo, hi):
+    for i_ in range(lo, hi):
         i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
@@ -59,6 +60,8 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, stretch: float = 2
     parts = halves(rung, rungs)
     scratch = np.empty((rung.size, target.dim))
 
+    split = Split()
+
     def step(state, chunks=None):
         walker_beta = np.ascontiguousarray(betas[rung], dtype=np.float64)
 
@@ -66,7 +69,7 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, stretch: float = 2
             stretch_sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp,
                           h.off, h.cnt, rung, lo, hi, float(stretch), scratch, accepted, evals, nonfinite)
 
-        return state, run_halves("stretch", state, rung, rungs, walker_beta, parts, chunks, kernel)
+        return state, run_halves("stretch", state, rung, rungs, walker_beta, parts, chunks, kernel, split)
 
     step.buffers = {"scratch": scratch}
     return step

@@ -32,7 +32,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import diffusion, faults, hmc, ladder, tempering, trim
+from . import (compile_helper, diffusion, faults, hmc, ladder, metropolis, moves_de, moves_dime, moves_stretch,
+               preconditioning, tempering, trim)
 from .chunks import Chunks, SweepStopped
 from .ensemble import EnsembleState, init
 from .moves import (AFFINE_MOVES, DiffusionMove, EnsembleMove, HMCMove, MetropolisMove, Schedule, SwapMove, mix_names,
@@ -148,6 +149,33 @@ class Sampler:
         self.wall_s = 0.0
         self.sweep_count = 0
         self._enter_stage(self.stage, ladder, keep_counters=False)
+        compile_helper.share(self.kernels())  # with an empty numba cache: on two cores
+
+    def kernels(self) -> list:
+        """The compiled kernels this sampler will call, the first to compile (the largest of those
+        the first sweep needs) first, then in the order of their first call (`sampler.compile_helper`)."""
+        s, dim = self.settings, self.target.dim
+        out = []
+        if self.stage in ("pipeline", "diffusion") and self.client is None:
+            sweep = diffusion.diffusion_sweep_prange if diffusion.prange_ready(ask=False) else diffusion.diffusion_sweep
+            search = []
+            if preconditioning.search_enabled(s):
+                search = [preconditioning._newton_walkers_probed if self.target.grad_log_density is not None
+                          else preconditioning._newton_walkers]
+            # this process keeps the largest: the 2-D path (~8 s with an empty cache), else the sweep
+            out += [diffusion._trajectory_2d, sweep] if dim == 2 else [sweep]
+            if s.precondition == "curvature":
+                out.append(preconditioning._diag_curvature)
+            out += search
+        if self.stage == "pipeline":
+            out.append(trim._refill)
+        kernels = {"metropolis": metropolis.metropolis_sweep, "hmc": hmc.hmc_sweep, "swap": tempering.swap_sweep,
+                   "de": moves_de.de_sweep, "stretch": moves_stretch.stretch_sweep, "dime": moves_dime.dime_sweep}
+        scheduled = {m.name for schedule in self._schedules.values() for m in schedule.moves}
+        for name in self._exact_moves:
+            if name in scheduled and (name != "swap" or len(self._betas) > 1):
+                out.append(kernels[name])
+        return out
 
     def _new_diffusion_move(self, mass) -> DiffusionMove:
         move = DiffusionMove(self.target, mass, self.tracked)
@@ -330,8 +358,8 @@ class Sampler:
     def _density_error(self, exc: Exception) -> Exception:
         """`DensityError` if the target's function raised ``exc``, else ``exc`` itself.
 
-        The kernels that call the target are numba-parallel: they re-raise its exception
-        wrapped in a SystemError, which tells it from an error of the sampler's own code.
+        The kernels re-raise an exception from their run wrapped in `faults.KernelRaised` (a
+        SystemError), which tells it from an error of the sampler's own code.
         """
         error = faults.unwrap(exc)
         if error is exc:

@@ -61,8 +61,9 @@ from numba import types
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .chunks import blocks
+from .threads import Split
 from .rng import fill_normal, next_u64
-from .jit import kernel
+from .jit import kernel, walker_kernel
 
 __all__ = ["ensemble_scale", "curvature_scale", "estimate_scale", "searching", "search_enabled", "newton_search",
            "typical_gain", "DiffusionAdaptation", "ENERGY_VARIANCE_PER_DIM"]
@@ -276,8 +277,9 @@ def _fit_probes(grad_log_density, rng, i, at, h, floor, probes, grad, curv, sign
     return ok, n_grad
 
 
-@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
-                   types.int64, types.boolean, types.float64, types.int64[::1]), nogil=True, cache=True, parallel=True)
+@walker_kernel(types.void(LOG_DENSITY, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1, _V1,
+                   types.int64, types.boolean, types.float64, types.int64[::1]),
+        nogil=True, cache=True)
 def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, laplace, min_gain, evals):
     """One diagonal Newton step, with backtracking, for the walkers ``which`` (in place).
 
@@ -288,7 +290,7 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
     the first step lands on the mode whatever the distance; then (``laplace``) a draw of
     N(x, 1/curvature) from the walker's stream."""
     d = x.shape[1]
-    for r in nb.prange(which.shape[0]):
+    for r in range(which.shape[0]):
         i = which[r]
         work = np.empty(d)
         grad = np.empty(d)
@@ -304,9 +306,9 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
         evals[r] = n_ev
 
 
-@kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1,
+@walker_kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], _V1, types.uint64[:, ::1], types.int64[::1], _V1,
                    _V1, types.int64, types.boolean, types.float64, types.int64, types.int64[::1], types.int64[::1]),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, floor, max_halvings, laplace,
                            min_gain, probes, evals, grad_evals):
     """`_newton_walkers` with the target's gradient: the exact gradient, and the diagonal
@@ -315,7 +317,7 @@ def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, 
     when the Hessian is diagonal (stiff, well-identified parameters), averaged over ``probes``
     otherwise. 2 x probes + 1 gradients per fit instead of 2 dim + 1 evaluations of lp."""
     d = x.shape[1]
-    for r in nb.prange(which.shape[0]):
+    for r in range(which.shape[0]):
         i = which[r]
         work = np.empty(d)
         grad = np.empty(d)
@@ -336,6 +338,11 @@ def typical_gain(dim: int, search_sds: float) -> float:
     """dim/2 + search_sds sqrt(dim/2): at a point of a dim-dimensional normal, the maximum of the
     quadratic model lies lp_max - lp above it, chi^2_dim / 2, mean dim/2 and sd sqrt(dim/2)."""
     return dim / 2.0 + search_sds * math.sqrt(dim / 2.0)
+
+
+#: the search's split over threads, one per route (keyed by "takes the gradient"); it only learns
+#: when a block is too small to hand to the pool
+_SEARCH_SPLIT = {True: Split(), False: Split()}
 
 
 def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray, which: np.ndarray, scale,
@@ -359,13 +366,16 @@ def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray
     h, floor = 1e-3 * sc, 1.0 / sc**2
     min_gain = typical_gain(target.dim, search_sds)
     probed = target.grad_log_density is not None
-    for lo, hi in blocks(chunks, "search", which.size):
+    def part(lo, hi):
         if probed:
             _newton_walkers_probed(target.log_density, target.grad_log_density, positions, lp, rng, which[lo:hi],
                                    h, floor, 30, True, min_gain, SEARCH_PROBES, evals[lo:hi], grad_evals[lo:hi])
         else:
             _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, min_gain,
                             evals[lo:hi])
+
+    for lo, hi in blocks(chunks, "search", which.size):
+        _SEARCH_SPLIT[probed](lo, hi, part)
     return int(evals.sum()), int(grad_evals.sum())
 
 

@@ -1,4 +1,4 @@
-"""Per-walker random streams (xoshiro256**), usable inside ``prange`` loops.
+"""Per-walker random streams (xoshiro256**), one row per walker, so walkers can run on any thread.
 
 Normal and exponential draws use Marsaglia & Tsang's ziggurat with 256 layers, laid out as
 NumPy's ``Generator`` does (52 / 53 bits of one 64-bit draw per value, 99% of the time): no

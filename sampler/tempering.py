@@ -24,15 +24,19 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
+from numba import types
 
+from .jit import kernel
 from .rng import randint, uniform
 
 __all__ = ["swap_sweep", "SwapInfo", "rung_assignment", "build_kernel"]
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel(types.void(types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.int64, types.int64[::1],
+                   types.int64[::1], types.float64[::1], types.int64, types.boolean, types.int64[::1], types.int64[::1],
+                   types.int64[::1]),
+        nogil=True, cache=True)
 def swap_sweep(x, lp, rng, stream, rung_start, rung_size, betas, n_attempts, naive, attempts, accepted, ejections):
     """Swap attempts between adjacent rungs, sequential on the ensemble stream ``stream``.
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
+from numba import types
 
+from .jit import kernel
 from .rng import randint
 
 __all__ = ["TrimInfo", "build_kernel", "RULES"]
@@ -35,7 +36,8 @@ class TrimInfo(NamedTuple):
     replaced: int
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel(types.void(types.float64[:, ::1], types.float64[::1], types.boolean[::1], types.uint64[:, ::1], types.int64),
+        nogil=True, cache=True)
 def _refill(x, lp, keep, rng, stream):
     kept_idx = np.flatnonzero(keep)
     m = kept_idx.shape[0]

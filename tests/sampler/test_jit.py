@@ -44,8 +44,10 @@ def test_a_run_compiles_only_the_kernels_it_calls():
     assert len(r["after_import"]) == r["n"] >= 9
     assert not any(r["after_import"].values())  # importing compiles nothing
     ran = r["after_run"]
-    # a 3-D pipeline: diffusion (with its curvature probe) then the affine moves
-    assert ran["diffusion_sweep"] and ran["de_sweep"] and ran["stretch_sweep"]
+    # a 3-D pipeline: diffusion (with its curvature probe) then the affine moves; the sweep's prange
+    # kernel if the cache has it, else the serial one (`diffusion.prange_ready`)
+    assert ran["diffusion_sweep"] or ran["diffusion_sweep_prange"]
+    assert ran["de_sweep"] and ran["stretch_sweep"]
     # never called by it: the 2-D path, exact HMC, DIME
     assert not ran["_trajectory_2d"] and not ran["hmc_sweep"] and not ran["dime_sweep"]
     assert all(r["after_all"].values())

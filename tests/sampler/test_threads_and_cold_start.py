@@ -1,0 +1,134 @@
+"""Walkers split over threads (`sampler.threads`), the diffusion sweep's two kernels, and a cold
+start that compiles on two cores (`sampler.compile_helper`): same draws in every case."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings, compile_helper, diffusion
+from mdhmc.sampler.threads import Split, parts
+
+REPO = Path(__file__).resolve().parents[2]
+TWO_THREADS = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
+
+
+def test_parts_cover_the_block_in_near_equal_contiguous_pieces():
+    assert parts(3, 10, 3) == [(3, 6), (6, 8), (8, 10)]
+    assert parts(0, 2, 8) == [(0, 1), (1, 2)]  # never an empty part
+    assert parts(5, 5, 2) == []
+    for lo, hi, k in ((0, 1000, 2), (7, 1001, 5), (0, 3, 3)):
+        ps = parts(lo, hi, k)
+        assert ps[0][0] == lo and ps[-1][1] == hi and all(a[1] == b[0] for a, b in zip(ps, ps[1:]))
+        sizes = [b - a for a, b in ps]
+        assert max(sizes) - min(sizes) <= 1
+
+
+@TWO_THREADS
+def test_an_error_arrives_after_every_part_has_finished():
+    """The caller's arrays must not be written once the error is raised: the other part is slow."""
+    numba.set_num_threads(2)
+    finished = []
+
+    def body(a, b):
+        if a == 0:
+            raise ValueError("part 0")
+        time.sleep(0.3)
+        finished.append((a, b))
+
+    try:
+        split = Split()
+        with pytest.raises(ValueError, match="part 0"):
+            split(0, 10, body)
+        assert finished == [(5, 10)]
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@TWO_THREADS
+def test_a_block_too_small_for_the_pool_runs_on_the_calling_thread():
+    numba.set_num_threads(2)
+    seen = []
+    try:
+        split = Split()
+        split(0, 100, lambda a, b: seen.append(threading.get_ident()))
+        assert len(set(seen)) == 2  # nothing learned yet: both threads
+        split.seconds_per_walker = 1e-9  # 100 walkers: 0.1 us, far below MIN_PARALLEL_S
+        seen.clear()
+        split(0, 100, lambda a, b: seen.append(threading.get_ident()))
+        assert seen == [threading.get_ident()]
+        split.seconds_per_walker = 1.0  # negative control: a slow block goes to the pool again
+        seen.clear()
+        split(0, 100, lambda a, b: seen.append(threading.get_ident()))
+        assert len(set(seen)) == 2
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def _sweep(monkeypatch, target, threaded: bool, step_size: float, tracked: int = 3):
+    monkeypatch.setattr(diffusion, "prange_ready", lambda ask=True: threaded)
+    s = Sampler(target, Settings(walkers=40, steps=25, seed=11, step_size=step_size, diffusion_sweeps=5),
+                stage="diffusion", tracked=tracked)
+    for _ in range(3):
+        s.sweep()
+    return s.state.positions.copy(), s.state.log_density.copy(), s.state.rng.copy(), s.last_tracked
+
+
+@pytest.mark.parametrize("name, dim", [("stiff-wells", 10), ("scorpio", None)])
+def test_the_serial_and_the_prange_diffusion_sweeps_draw_the_same(monkeypatch, name, dim):
+    """A cold start sweeps with `diffusion_sweep` on our threads until `diffusion_sweep_prange` is
+    compiled: the switch must not change a draw (the general path at 10-D, the 2-D path on scorpio,
+    and the tracked walker's recorded trajectory)."""
+    t = targets.get(name, dim=dim)
+    x1, lp1, rng1, trk1 = _sweep(monkeypatch, t, False, 0.05)
+    x2, lp2, rng2, trk2 = _sweep(monkeypatch, t, True, 0.05)
+    assert np.array_equal(x1, x2) and np.array_equal(lp1, lp2) and np.array_equal(rng1, rng2)
+    assert trk1 is not None and np.array_equal(trk1.positions, trk2.positions)
+    # negative control: the comparison sees a change of one ulp in the step size
+    x3, *_ = _sweep(monkeypatch, t, True, np.nextafter(0.05, 1.0))
+    assert not np.array_equal(x2, x3)
+
+
+CHILD = r"""
+import json, sys
+from mdhmc import targets
+from mdhmc.sampler import Sampler, Settings, jit
+s = Sampler(targets.get("stiff-wells", dim=4), Settings(walkers=24, steps=5, diffusion_sweeps=2, warmup=4, seed=5))
+for _ in range(12):
+    s.sweep()
+hits = {k.py_func.__qualname__: sum(k.dispatcher.stats.cache_hits.values()) for k in jit._ALL if k.compiled}
+print(json.dumps({"x": s.state.positions.round(14).tolist(), "hits": hits}))
+"""
+
+
+def _cold_child(helper: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mdhmc-cold-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, **{compile_helper.ENV: "1" if helper else "0"},
+                   PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        out = subprocess.run([sys.executable, "-c", CHILD], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=900)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(compile_helper._cores() < 2, reason="the helper needs a second core")
+def test_a_cold_start_compiles_on_two_cores_with_the_same_draws():
+    """Empty numba cache, fresh processes. With the helper, kernels it compiled load from the disk
+    cache here (cache hits); without it (the negative control) nothing can hit an empty cache.
+    The draws are the same either way."""
+    shared = _cold_child(helper=True)
+    alone = _cold_child(helper=False)
+    assert shared["x"] == alone["x"]
+    assert sum(alone["hits"].values()) == 0
+    assert sum(shared["hits"].values()) >= 1, shared["hits"]
