@@ -193,10 +193,10 @@ def _main() -> int:
         if not name:
             continue
         try:
-            module, _, qualname = name.partition(":")
-            k = importlib.import_module(module)
-            for part in qualname.split("."):
-                k = getattr(k, part)
+            from . import jit
+
+            importlib.import_module(name.partition(":")[0])  # defines it (a walker kernel's twins too)
+            k = next(k for k in jit._ALL if k.name == name)
             k.dispatcher  # noqa: B018 -- compiles it and writes the disk cache
             print("done", name, flush=True)
         except Exception:  # noqa: BLE001 -- the caller compiles it itself

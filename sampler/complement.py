@@ -19,7 +19,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .chunks import blocks
-from .threads import Split
 from .metropolis import _halves
 
 __all__ = ["Half", "halves", "EnsembleInfo", "run_halves"]
@@ -51,11 +50,11 @@ def halves(rung: np.ndarray, rungs: int) -> tuple[Half, Half]:
     return out[0], out[1]
 
 
-def run_halves(key, state, rung, rungs, walker_beta, parts, chunks, kernel, split, prepare=None):
+def run_halves(key, state, rung, rungs, walker_beta, parts, chunks, sweep, split, kernel, prepare=None):
     """One sweep: for each half, ``prepare(half)`` (e.g. fit a proposal to the complement), then
-    ``kernel(lo, hi, half, walker_beta, accepted, evals, nonfinite)`` over blocks of walkers, each
-    block split over threads by ``split`` (the move's `sampler.threads.Split`; None: the kernel's
-    ``prange`` does).
+    ``kernel(compiled, lo, hi, half, walker_beta, accepted, evals, nonfinite)`` over blocks of
+    walkers, ``compiled`` one of the `sampler.jit.WalkerKernel` ``sweep``'s forms (``split``: the
+    move's `sampler.threads.Split`, for the serial one).
     Returns `EnsembleInfo` (acceptance per rung)."""
     n = state.walkers
     accepted = np.zeros(n, dtype=np.int64)
@@ -65,9 +64,6 @@ def run_halves(key, state, rung, rungs, walker_beta, parts, chunks, kernel, spli
         if prepare is not None:
             prepare(half)
         for lo, hi in blocks(chunks, key, n):
-            if split is None:  # the kernel's own prange
-                kernel(lo, hi, half, walker_beta, accepted, evals, nonfinite)
-            else:
-                split(lo, hi, lambda a, b: kernel(a, b, half, walker_beta, accepted, evals, nonfinite))
+            sweep.run(split, lo, hi, lambda k, a, b: kernel(k, a, b, half, walker_beta, accepted, evals, nonfinite))
     acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum()) for r in range(rungs)])
     return EnsembleInfo(acc, int(evals.sum()), int(nonfinite.sum()))

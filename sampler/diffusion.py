@@ -1,6 +1,6 @@
 """Momentum-diffusion HMC: approximate HMC with SPSA gradients, noise and a thermostat.
 
-One sweep runs one trajectory per walker (walkers split over threads: `sampler.threads`). For walker position x with
+One sweep runs one trajectory per walker (in parallel). For walker position x with
 U = -lp(x), mass M (diagonal) and K = p' M^-1 p / 2:
 
 1. p ~ N(0, M); the walker's target energy is H* = U(x) + K(p); then p <- hot * p, so a
@@ -37,7 +37,6 @@ trigger redrew the momentum there (`TrackedTrajectory.trigger`).
 from __future__ import annotations
 
 import math
-import time
 from typing import NamedTuple
 
 import numba as nb
@@ -47,7 +46,7 @@ from numba import types
 
 from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
-from . import compile_helper, specialise
+from . import specialise
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
 from .threads import Split
@@ -482,50 +481,26 @@ def diffusion_sweep(log_density, grad_log_density, trajectory_2d, x, lp, rng, in
                     step_size, n_steps, delta, gain, noise, hot, trigger,
                     mode, c, k, two_sided, leapfrog, weighting, scale,
                     tracked, traj_x, traj_logw, traj_energy, traj_trigger, traj_len, scratch, fstats, icounts):
-    """One trajectory for every walker of this block, one after another (`sampler.threads` splits
-    the walkers over threads); updates ``x``/``lp`` in place.
+    """One trajectory for every walker, in parallel (a `sampler.jit.WalkerKernel`); updates
+    ``x``/``lp`` in place.
 
     ``trajectory_2d`` runs the 2-D path: `_trajectory_2d`, or its copy specialised for the target.
     Walker ``tracked`` (or none if < 0) records its trajectory into ``traj_*`` (pre-allocated,
     ``n_steps + 1`` rows); ``traj_len[0]`` gets the number of points recorded. ``scratch`` is
     ``(walkers, 7, dim)``; ``fstats`` and ``icounts`` are per-walker outputs (see S_* / C_*).
     """
+    n = x.shape[0]
     # the 2-D path takes what the thread's algorithm needs (SPSA, not recorded); the rest goes
     # the general way, with the same draws either way
     fast = x.shape[1] == 2 and mode == 0
-    for i in range(x.shape[0]):
+    for i in nb.prange(n):
         rec = i == tracked
         if fast and not rec:
             trajectory_2d(log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain,
                           noise, hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
         else:
-            done = _trajectory(log_density, grad_log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass,
-                               step_size, n_steps, delta, gain, noise, hot, trigger,
-                               mode, c, k, two_sided, leapfrog, weighting, scale,
-                               rec, traj_x, traj_logw, traj_energy, traj_trigger, scratch, fstats, icounts)
-            if rec:
-                traj_len[0] = done + 1
-
-
-@kernel(SWEEP_SIGNATURE, nogil=True, cache=True, parallel=True)
-def diffusion_sweep_prange(log_density, grad_log_density, trajectory_2d, x, lp, rng, inv_mass, sqrt_mass,
-                           step_size, n_steps, delta, gain, noise, hot, trigger,
-                           mode, c, k, two_sided, leapfrog, weighting, scale,
-                           tracked, traj_x, traj_logw, traj_energy, traj_trigger, traj_len, scratch, fstats, icounts):
-    """`diffusion_sweep` with numba's ``prange`` over the walkers: the same draws, and 12-15% more
-    sweeps per second (the 100-D wells, one or two threads), for ~1.6 s more compilation. A run
-    uses it once it is compiled or in numba's disk cache (`prange_ready`)."""
-    # the loop body is `diffusion_sweep`'s, written out again: as a shared function it cost the
-    # serial kernel ~2 s more compilation with an empty cache
-    fast = x.shape[1] == 2 and mode == 0
-    for i in nb.prange(x.shape[0]):
-        # np.int64 below: one type for the walker index (a prange index, typed int64 in one pass and
-        # uint64 in another, once compiled the whole trajectory twice, ~4 s with an empty cache)
-        rec = i == tracked
-        if fast and not rec:
-            trajectory_2d(log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, delta, gain,
-                          noise, hot, trigger, c, k, two_sided, leapfrog, weighting, scale, scratch, fstats, icounts)
-        else:
+            # np.int64: numba types a prange index int64 in one pass and uint64 in another, and
+            # compiled the whole trajectory (and what it calls) twice, ~4 s with an empty cache
             done = _trajectory(log_density, grad_log_density, np.int64(i), x, lp, rng, inv_mass, sqrt_mass,
                                step_size, n_steps, delta, gain, noise, hot, trigger,
                                mode, c, k, two_sided, leapfrog, weighting, scale,
@@ -598,30 +573,6 @@ class DiffusionInfo(NamedTuple):
     step_dh2: np.ndarray | None = None
 
 
-_PRANGE_CHECK = [0.0]  # when the disk cache may be asked again (monotonic seconds)
-
-
-def prange_ready(ask: bool = True) -> bool:
-    """Whether sweeps run `diffusion_sweep_prange`: compiled here, or in numba's disk cache (then it
-    loads at the call, in milliseconds). If not, it is handed to a helper process to compile on
-    another core (`sampler.compile_helper.later`), and the sweeps run `diffusion_sweep` meanwhile:
-    a cold start waits ~1.6 s less. Without a disk cache or a helper it compiles here, as before.
-    ``ask=False``: only tell, hand nothing to a helper."""
-    k = diffusion_sweep_prange
-    if k.compiled:
-        return True
-    now = time.monotonic()
-    if ask and now < _PRANGE_CHECK[0]:
-        return False
-    on_disk = k.on_disk()
-    if on_disk or on_disk is None:
-        return True
-    if not ask:
-        return False
-    _PRANGE_CHECK[0] = now + 0.5
-    return not compile_helper.later(k)
-
-
 def build_kernel(target, mass=None, tracked: int = 0, trajectory_2d=None):
     """Return ``step(state, params, chunks=None, scale=None) -> (state, DiffusionInfo)``.
 
@@ -678,11 +629,7 @@ def build_kernel(target, mass=None, tracked: int = 0, trajectory_2d=None):
             # (~8 s of compilation with an empty cache) is not compiled for them
             traj_2d = _trajectory_2d if dim == 2 else _not_2d
         traj_2d = getattr(traj_2d, "dispatcher", traj_2d)  # a function-pointer argument: the compiled one
-        # numba's prange once its kernel is ready; until then (a cold start) the serial one on our threads
-        threaded = prange_ready()
-        sweep = diffusion_sweep_prange if threaded else diffusion_sweep
-
-        def part(lo, hi):
+        def part(sweep, lo, hi):
             # walker streams are rows of rng, so a block of walkers is a block of rows
             trk_in_block = int(tracked) - lo if lo <= tracked < hi else -1
             sweep(lp_fn, grad_fn, traj_2d, x[lo:hi], lp[lo:hi], rng[lo:hi], inv_mass, sqrt_mass,
@@ -695,10 +642,7 @@ def build_kernel(target, mass=None, tracked: int = 0, trajectory_2d=None):
                   bufs["traj_trigger"], traj_len, scratch[lo:hi], fstats[lo:hi], icounts[lo:hi])
 
         for lo, hi in blocks(chunks, "diffusion", n):
-            if threaded:
-                part(lo, hi)
-            else:
-                split(lo, hi, part)
+            diffusion_sweep.run(split, lo, hi, part)
         if dim == 2:
             specialise.sweep_done(lp_fn)  # a requested copy compiles from now on, beside the sampler
         trk = None

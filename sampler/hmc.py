@@ -24,8 +24,9 @@ from mdhmc.targets._jit import GRADIENT, LOG_DENSITY
 
 from .hamiltonian import diagonal_mass, drift, kick, kinetic
 from .chunks import blocks
+from .threads import Split
 from .rng import fill_normal, uniform
-from .jit import kernel
+from .jit import walker_kernel
 
 __all__ = ["hmc_sweep", "HMCInfo", "build_kernel", "DIVERGENCE_THRESHOLD", "LOG_STEP_SIZE_LIMITS"]
 
@@ -34,11 +35,11 @@ DIVERGENCE_THRESHOLD = 1000.0
 LOG_STEP_SIZE_LIMITS = (-20.0, 5.0)
 
 
-@kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
+@walker_kernel(types.void(LOG_DENSITY, GRADIENT, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1],
                    types.float64[::1], types.float64[::1], types.float64[::1], types.int64, types.float64,
                    types.float64[:, :, ::1], types.float64[::1], types.int64[::1], types.float64[:, ::1],
                    types.int64[::1], types.int64[::1]),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def hmc_sweep(log_density, grad_log_density, x, lp, rng, inv_mass, sqrt_mass, step_size, n_steps, jitter,
               scratch, accept_prob, divergent, div_pos, evals, grad_evals):
     """One HMC transition per walker. ``step_size`` is per walker; ``scratch`` is (walkers, 2, dim).
@@ -113,6 +114,7 @@ def build_kernel(target, mass=None, jitter: float = 0.2):
     dim = target.dim
     inv_mass, sqrt_mass = diagonal_mass(mass, dim)
     bufs = {}
+    split = Split()
 
     def step(state, step_size: float, n_steps: int, chunks=None):
         n = state.walkers
@@ -124,11 +126,14 @@ def build_kernel(target, mass=None, jitter: float = 0.2):
         div_pos = np.zeros((n, dim))
         evals = np.zeros(n, dtype=np.int64)
         gevals = np.zeros(n, dtype=np.int64)
-        for lo, hi in blocks(chunks, "hmc", n):
+        def part(sweep, lo, hi):
             b = slice(lo, hi)
-            hmc_sweep(target.log_density, target.grad_log_density, state.positions[b], state.log_density[b],
-                      state.rng[b], inv_mass, sqrt_mass, eps[b], int(n_steps), jitter, bufs["scratch"][b],
-                      accept_prob[b], divergent[b], div_pos[b], evals[b], gevals[b])
+            sweep(target.log_density, target.grad_log_density, state.positions[b], state.log_density[b],
+                  state.rng[b], inv_mass, sqrt_mass, eps[b], int(n_steps), jitter, bufs["scratch"][b],
+                  accept_prob[b], divergent[b], div_pos[b], evals[b], gevals[b])
+
+        for lo, hi in blocks(chunks, "hmc", n):
+            hmc_sweep.run(split, lo, hi, part)
         dv = divergent.astype(bool)
         info = HMCInfo(float(accept_prob.mean()), int(dv.sum()), div_pos[dv].copy(), int(evals.sum()),
                        int(gevals.sum()), int(n * n_steps), float(step_size))

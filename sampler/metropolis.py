@@ -25,8 +25,9 @@ from numba import types
 from mdhmc.targets._jit import LOG_DENSITY
 
 from .chunks import blocks
+from .threads import Split
 from .rng import fill_normal, uniform
-from .jit import kernel
+from .jit import walker_kernel
 
 __all__ = ["metropolis_sweep", "metropolis_accept", "MetropolisInfo", "build_kernel", "default_scale", "LOG_SCALE_LIMITS"]
 
@@ -52,10 +53,10 @@ def metropolis_accept(log_density, x, lp, rng, i, y, log_q_ratio, beta, accepted
         accepted[i] += 1
 
 
-@kernel(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
+@walker_kernel(types.void(LOG_DENSITY, types.float64[:, ::1], types.float64[::1], types.uint64[:, ::1], types.float64[::1],
                    types.float64[:, ::1], types.boolean[::1], types.int64, types.float64[:, ::1], types.int64[::1],
                    types.int64[::1], types.int64[::1]),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def metropolis_sweep(log_density, x, lp, rng, beta, prop_sd, active, n_steps, scratch, accepted, evals, nonfinite):
     """``n_steps`` RWM steps for each walker with ``active[i]``, targeting exp(beta[i] lp).
 
@@ -124,6 +125,8 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
                 sd = np.ones(dim)
             prop_sd[dst] = scale[r] * sd
 
+    split = Split()
+
     def step(state, scale: np.ndarray, n_steps: int = 1, chunks=None):
         x, lp = state.positions, state.log_density
         accepted = np.zeros(n, dtype=np.int64)
@@ -132,10 +135,13 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray):
         walker_beta = betas[rung]
         for moving, fixed in ((half_a, half_b), (half_b, half_a)):
             proposal_sd(x, moving, fixed, scale)
-            for lo, hi in blocks(chunks, "metropolis", n):
+            def part(sweep, lo, hi, moving=moving):
                 b = slice(lo, hi)
-                metropolis_sweep(target.log_density, x[b], lp[b], state.rng[b], walker_beta[b], prop_sd[b],
-                                 moving[b], int(n_steps), scratch[b], accepted[b], evals[b], nonfinite[b])
+                sweep(target.log_density, x[b], lp[b], state.rng[b], walker_beta[b], prop_sd[b],
+                      moving[b], int(n_steps), scratch[b], accepted[b], evals[b], nonfinite[b])
+
+            for lo, hi in blocks(chunks, "metropolis", n):
+                metropolis_sweep.run(split, lo, hi, part)
         acc = np.array([accepted[rung == r].sum() / max(1, (rung == r).sum() * n_steps) for r in range(rungs)])
         return state, MetropolisInfo(acc, int(evals.sum()), int(nonfinite.sum()), np.asarray(scale, dtype=np.float64))
 

@@ -62,7 +62,7 @@ def de_propose(x, i, comp, off, m, rng, gamma, jitter, jump, y):
 def de_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, scratch,
              accepted, evals, nonfinite):
     """One DE step for each moving walker in ``lo..hi-1`` (see the module docstring)."""
-    for i_ in range(lo, hi):
+    for i_ in nb.prange(lo, hi):
         i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
@@ -86,11 +86,11 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, gamma: float | Non
     def step(state, chunks=None):
         walker_beta = np.ascontiguousarray(betas[rung], dtype=np.float64)
 
-        def kernel(lo, hi, h, wb, accepted, evals, nonfinite):
-            de_sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp, h.off,
+        def kernel(sweep, lo, hi, h, wb, accepted, evals, nonfinite):
+            sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp, h.off,
                      h.cnt, rung, lo, hi, g, float(jitter), float(jump), scratch, accepted, evals, nonfinite)
 
-        return state, run_halves("de", state, rung, rungs, walker_beta, parts, chunks, kernel, split)
+        return state, run_halves("de", state, rung, rungs, walker_beta, parts, chunks, de_sweep, split, kernel)
 
     step.buffers = {"scratch": scratch}
     return step

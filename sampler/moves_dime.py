@@ -24,10 +24,11 @@ from numba import types
 from mdhmc.targets._jit import LOG_DENSITY
 
 from .complement import halves, run_halves
+from .threads import Split
 from .metropolis import metropolis_accept
 from .moves_de import de_propose, default_gamma
 from .rng import normal, uniform
-from .jit import kernel
+from .jit import walker_kernel
 
 __all__ = ["dime_sweep", "build_kernel"]
 
@@ -58,10 +59,10 @@ def _log_q(v, mu, L, full, nu, work):
     return -0.5 * (nu + d) * math.log1p(m / nu)
 
 
-@kernel(types.void(LOG_DENSITY, F2, F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64, I64, I64,
+@walker_kernel(types.void(LOG_DENSITY, F2, F64, types.uint64[:, ::1], F64, types.boolean[::1], I64, I64, I64, I64,
                    types.int64, types.int64, types.float64, types.float64, types.float64, types.float64, F2, F3,
                    types.boolean, F2, F2, I64, I64, I64),
-        nogil=True, cache=True, parallel=True)
+        nogil=True, cache=True)
 def dime_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, lo, hi, gamma, jitter, jump, aimh, mu,
                chol, full, scratch, work, accepted, evals, nonfinite):
     """One DIME step for each moving walker in ``lo..hi-1``: with probability ``aimh`` the
@@ -132,15 +133,17 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, aimh: float = 0.1,
             else:
                 chol[r, 0] = np.sqrt(var + ridge)
 
+    split = Split()
+
     def step(state, chunks=None):
         walker_beta = np.ascontiguousarray(betas[rung], dtype=np.float64)
 
-        def kernel(lo, hi, h, wb, accepted, evals, nonfinite):
-            dime_sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp,
+        def kernel(sweep, lo, hi, h, wb, accepted, evals, nonfinite):
+            sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp,
                        h.off, h.cnt, rung, lo, hi, gamma, float(jitter), float(jump), float(aimh), mu, chol, full,
                        scratch, work, accepted, evals, nonfinite)
 
-        return state, run_halves("dime", state, rung, rungs, walker_beta, parts, chunks, kernel, None,
+        return state, run_halves("dime", state, rung, rungs, walker_beta, parts, chunks, dime_sweep, split, kernel,
                                  prepare=lambda h: fit(state, h))
 
     step.buffers = {"scratch": scratch}

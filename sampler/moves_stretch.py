@@ -36,7 +36,7 @@ def stretch_sweep(log_density, x, lp, rng, beta, moving, comp, off, cnt, rung, l
                   evals, nonfinite):
     """One stretch step for each moving walker in ``lo..hi-1``."""
     d = x.shape[1]
-    for i_ in range(lo, hi):
+    for i_ in nb.prange(lo, hi):
         i = np.int64(i_)  # one type for the walker index: see `diffusion.diffusion_sweep`
         if not moving[i]:
             continue
@@ -65,11 +65,11 @@ def build_kernel(target, rung: np.ndarray, betas: np.ndarray, stretch: float = 2
     def step(state, chunks=None):
         walker_beta = np.ascontiguousarray(betas[rung], dtype=np.float64)
 
-        def kernel(lo, hi, h, wb, accepted, evals, nonfinite):
-            stretch_sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp,
+        def kernel(sweep, lo, hi, h, wb, accepted, evals, nonfinite):
+            sweep(target.log_density, state.positions, state.log_density, state.rng, wb, h.moving, h.comp,
                           h.off, h.cnt, rung, lo, hi, float(stretch), scratch, accepted, evals, nonfinite)
 
-        return state, run_halves("stretch", state, rung, rungs, walker_beta, parts, chunks, kernel, split)
+        return state, run_halves("stretch", state, rung, rungs, walker_beta, parts, chunks, stretch_sweep, split, kernel)
 
     step.buffers = {"scratch": scratch}
     return step

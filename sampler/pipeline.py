@@ -153,15 +153,16 @@ class Sampler:
 
     def kernels(self) -> list:
         """The compiled kernels this sampler will call, the first to compile (the largest of those
-        the first sweep needs) first, then in the order of their first call (`sampler.compile_helper`)."""
+        the first sweep needs) first, then in the order of their first call (`sampler.compile_helper`);
+        of a walker kernel, the form it would run now (`sampler.jit.WalkerKernel.current`)."""
         s, dim = self.settings, self.target.dim
         out = []
         if self.stage in ("pipeline", "diffusion") and self.client is None:
-            sweep = diffusion.diffusion_sweep_prange if diffusion.prange_ready(ask=False) else diffusion.diffusion_sweep
+            sweep = diffusion.diffusion_sweep.current()
             search = []
             if preconditioning.search_enabled(s):
-                search = [preconditioning._newton_walkers_probed if self.target.grad_log_density is not None
-                          else preconditioning._newton_walkers]
+                search = [(preconditioning._newton_walkers_probed if self.target.grad_log_density is not None
+                           else preconditioning._newton_walkers).current()]
             # this process keeps the largest: the 2-D path (~8 s with an empty cache), else the sweep
             out += [diffusion._trajectory_2d, sweep] if dim == 2 else [sweep]
             if s.precondition == "curvature":
@@ -169,8 +170,9 @@ class Sampler:
             out += search
         if self.stage == "pipeline":
             out.append(trim._refill)
-        kernels = {"metropolis": metropolis.metropolis_sweep, "hmc": hmc.hmc_sweep, "swap": tempering.swap_sweep,
-                   "de": moves_de.de_sweep, "stretch": moves_stretch.stretch_sweep, "dime": moves_dime.dime_sweep}
+        kernels = {"metropolis": metropolis.metropolis_sweep.current(), "hmc": hmc.hmc_sweep.current(),
+                   "swap": tempering.swap_sweep, "de": moves_de.de_sweep.current(),
+                   "stretch": moves_stretch.stretch_sweep.current(), "dime": moves_dime.dime_sweep.current()}
         scheduled = {m.name for schedule in self._schedules.values() for m in schedule.moves}
         for name in self._exact_moves:
             if name in scheduled and (name != "swap" or len(self._betas) > 1):

@@ -290,7 +290,7 @@ def _newton_walkers(log_density, x, lp, rng, which, h, floor, max_halvings, lapl
     the first step lands on the mode whatever the distance; then (``laplace``) a draw of
     N(x, 1/curvature) from the walker's stream."""
     d = x.shape[1]
-    for r in range(which.shape[0]):
+    for r in nb.prange(which.shape[0]):
         i = which[r]
         work = np.empty(d)
         grad = np.empty(d)
@@ -317,7 +317,7 @@ def _newton_walkers_probed(log_density, grad_log_density, x, lp, rng, which, h, 
     when the Hessian is diagonal (stiff, well-identified parameters), averaged over ``probes``
     otherwise. 2 x probes + 1 gradients per fit instead of 2 dim + 1 evaluations of lp."""
     d = x.shape[1]
-    for r in range(which.shape[0]):
+    for r in nb.prange(which.shape[0]):
         i = which[r]
         work = np.empty(d)
         grad = np.empty(d)
@@ -340,8 +340,8 @@ def typical_gain(dim: int, search_sds: float) -> float:
     return dim / 2.0 + search_sds * math.sqrt(dim / 2.0)
 
 
-#: the search's split over threads, one per route (keyed by "takes the gradient"); it only learns
-#: when a block is too small to hand to the pool
+#: the search's split over threads for its serial kernels, one per route (keyed by "takes the
+#: gradient"); it only learns when a block is too small to hand to the pool
 _SEARCH_SPLIT = {True: Split(), False: Split()}
 
 
@@ -366,16 +366,16 @@ def newton_search(target, positions: np.ndarray, lp: np.ndarray, rng: np.ndarray
     h, floor = 1e-3 * sc, 1.0 / sc**2
     min_gain = typical_gain(target.dim, search_sds)
     probed = target.grad_log_density is not None
-    def part(lo, hi):
+    def part(newton, lo, hi):
         if probed:
-            _newton_walkers_probed(target.log_density, target.grad_log_density, positions, lp, rng, which[lo:hi],
-                                   h, floor, 30, True, min_gain, SEARCH_PROBES, evals[lo:hi], grad_evals[lo:hi])
+            newton(target.log_density, target.grad_log_density, positions, lp, rng, which[lo:hi],
+                   h, floor, 30, True, min_gain, SEARCH_PROBES, evals[lo:hi], grad_evals[lo:hi])
         else:
-            _newton_walkers(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, min_gain,
-                            evals[lo:hi])
+            newton(target.log_density, positions, lp, rng, which[lo:hi], h, floor, 30, True, min_gain, evals[lo:hi])
 
+    newton = _newton_walkers_probed if probed else _newton_walkers
     for lo, hi in blocks(chunks, "search", which.size):
-        _SEARCH_SPLIT[probed](lo, hi, part)
+        newton.run(_SEARCH_SPLIT[probed], lo, hi, part)
     return int(evals.sum()), int(grad_evals.sum())
 
 

@@ -1,20 +1,14 @@
-"""Walkers across threads: serial numba kernels run on a thread pool over blocks of walkers.
+"""Walkers across threads for the serial form of a walker kernel (`sampler.jit.WalkerKernel`).
 
 Every sweep kernel treats each walker independently, with its own random stream and its own
 rows of every output, so walkers ``[lo, hi)`` split into contiguous parts, one per thread,
-give bit-identical draws to one serial call, whatever the number of threads. The kernels a
-run needs first -- the Newton search, the DE and stretch moves, and the diffusion sweep until
-its ``prange`` twin is ready (`sampler.diffusion.prange_ready`) -- are compiled with a plain
-``range`` loop (`sampler.jit.walker_kernel`) and release the GIL (``nogil=True``); a `Split`
-runs the parts on a process-wide pool, the calling thread taking the first.
-
-Why: numba's ``prange`` costs compilation. With an empty cache these four kernels compiled in
-9.8 s with it and 5.6 s without (the 100-D wells case: benchmarks/RESULTS.md, "The 100-D
-wells cold"), for the same static split of the walkers over threads that this does. Exact HMC,
-random-walk Metropolis and DIME keep their ``prange``: no benchmark case needs them cold, and
-on the pool a 2-D HMC sweep of 1,000 walkers ran 21% slower with two threads (474 against 602
-sweeps/s): the second thread starts only once the first has unpacked the kernel's arguments
-(~0.2 ms).
+give bit-identical draws to one call over all of them, whatever the number of threads. A
+walker kernel's serial form (numba without ``parallel``: its ``prange`` a plain loop, ~40% less
+compilation) runs during a cold start, until its ``prange`` form is compiled on another core;
+it releases the GIL (``nogil=True``), and a `Split` runs its parts on a process-wide pool, the
+calling thread taking the first. That costs more per call than numba's own threads (the pool's
+second thread starts once the first has unpacked the kernel's arguments, ~0.2 ms), which is why
+the ``prange`` form takes over as soon as it is ready.
 
 The number of threads is numba's, as for ``prange``: ``numba.get_num_threads()`` of the
 calling thread (``numba.set_num_threads``, `mdhmc run --threads`, ``NUMBA_NUM_THREADS``).

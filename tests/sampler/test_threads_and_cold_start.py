@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mdhmc import targets
-from mdhmc.sampler import Sampler, Settings, compile_helper, diffusion
+from mdhmc.sampler import Sampler, Settings, compile_helper, jit
 from mdhmc.sampler.threads import Split, parts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,27 +76,57 @@ def test_a_block_too_small_for_the_pool_runs_on_the_calling_thread():
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
-def _sweep(monkeypatch, target, threaded: bool, step_size: float, tracked: int = 3):
-    monkeypatch.setattr(diffusion, "prange_ready", lambda ask=True: threaded)
-    s = Sampler(target, Settings(walkers=40, steps=25, seed=11, step_size=step_size, diffusion_sweeps=5),
-                stage="diffusion", tracked=tracked)
-    for _ in range(3):
+def _run(monkeypatch, threaded: bool, target, stage: str, sweeps: int, tracked: int = 3, **settings):
+    ran = set()
+    run = jit.WalkerKernel.run
+
+    def spy(self, split, lo, hi, part):
+        ran.add(self.py_func.__name__ + ("" if threaded else "_serial"))
+        return run(self, split, lo, hi, part)
+
+    monkeypatch.setattr(jit.WalkerKernel, "ready", lambda self, ask=True: threaded)
+    monkeypatch.setattr(jit.WalkerKernel, "run", spy)
+    s = Sampler(target, Settings(walkers=40, steps=25, seed=11, **settings), stage=stage, tracked=tracked)
+    for _ in range(sweeps):
         s.sweep()
-    return s.state.positions.copy(), s.state.log_density.copy(), s.state.rng.copy(), s.last_tracked
+    return s.state.positions.copy(), s.state.log_density.copy(), s.state.rng.copy(), s.last_tracked, ran
 
 
-@pytest.mark.parametrize("name, dim", [("stiff-wells", 10), ("scorpio", None)])
-def test_the_serial_and_the_prange_diffusion_sweeps_draw_the_same(monkeypatch, name, dim):
-    """A cold start sweeps with `diffusion_sweep` on our threads until `diffusion_sweep_prange` is
-    compiled: the switch must not change a draw (the general path at 10-D, the 2-D path on scorpio,
-    and the tracked walker's recorded trajectory)."""
+RUNS = {
+    # the general path at 10-D (with the search) and the 2-D path on scorpio, each with a tracked walker
+    "diffusion 10-D": (("stiff-wells", 10), "diffusion", 3, {"diffusion_sweeps": 5, "step_size": 0.05}),
+    "diffusion 2-D": (("scorpio", None), "diffusion", 3, {"diffusion_sweeps": 5, "step_size": 0.05}),
+    # the tempering half: the DE, stretch and DIME moves after a short diffusion
+    "pipeline de+stretch": (("stiff-wells", 4), "pipeline", 12,
+                            {"diffusion_sweeps": 2, "warmup": 4, "moves": "de+stretch", "step_size": 0.05}),
+    "pipeline dime": (("stiff-wells", 4), "pipeline", 12,
+                      {"diffusion_sweeps": 2, "warmup": 4, "moves": "dime", "step_size": 0.05}),
+    "metropolis": (("banana", None), "metropolis", 6, {"warmup": 2, "moves": "rwm", "metropolis_scale": 0.5}),
+    "hmc": (("funnel", 3), "hmc", 6, {"warmup": 2, "hmc_step_size": 0.05}),
+}
+FORMS = {"diffusion 10-D": ["diffusion_sweep", "_newton_walkers_probed"], "diffusion 2-D": ["diffusion_sweep"],
+         "pipeline de+stretch": ["de_sweep", "stretch_sweep"], "pipeline dime": ["dime_sweep"],
+         "metropolis": ["metropolis_sweep"],
+         "hmc": ["hmc_sweep"]}
+
+
+@pytest.mark.parametrize("case", list(RUNS))
+def test_the_serial_and_the_threaded_walker_kernels_draw_the_same(monkeypatch, case):
+    """A cold start runs each walker kernel's serial form on our threads until its ``prange`` form
+    is compiled (`sampler.jit.WalkerKernel`): the switch must not change a draw, nor the tracked
+    walker's recorded trajectory."""
+    (name, dim), stage, sweeps, settings = RUNS[case]
     t = targets.get(name, dim=dim)
-    x1, lp1, rng1, trk1 = _sweep(monkeypatch, t, False, 0.05)
-    x2, lp2, rng2, trk2 = _sweep(monkeypatch, t, True, 0.05)
+    x1, lp1, rng1, trk1, ran1 = _run(monkeypatch, False, t, stage, sweeps, **settings)
+    x2, lp2, rng2, trk2, ran2 = _run(monkeypatch, True, t, stage, sweeps, **settings)
+    for form in FORMS[case]:  # each form really ran
+        assert form + "_serial" in ran1 and form in ran2, (form, sorted(ran1), sorted(ran2))
     assert np.array_equal(x1, x2) and np.array_equal(lp1, lp2) and np.array_equal(rng1, rng2)
-    assert trk1 is not None and np.array_equal(trk1.positions, trk2.positions)
-    # negative control: the comparison sees a change of one ulp in the step size
-    x3, *_ = _sweep(monkeypatch, t, True, np.nextafter(0.05, 1.0))
+    if stage == "diffusion":
+        assert trk1 is not None and np.array_equal(trk1.positions, trk2.positions)
+    # negative control: the comparison sees a step size changed in its ninth digit
+    key = next(k for k in ("step_size", "hmc_step_size", "metropolis_scale") if k in settings)
+    x3, *_ = _run(monkeypatch, True, t, stage, sweeps, **dict(settings, **{key: settings[key] * (1 + 1e-9)}))
     assert not np.array_equal(x2, x3)
 
 
