@@ -36,6 +36,12 @@ ENV = "MDHMC_COMPILE_HELPER"
 
 _LOCK = threading.Lock()
 _SHARE: "_Share | None" = None
+_FAILED: set = set()  # kernels a helper could not compile
+_BROKEN: list = []  # exit codes of helpers that died before they were told to stop
+
+
+def _enabled() -> bool:
+    return os.environ.get(ENV, "1") != "0" and _cores() >= 2 and not _BROKEN
 
 
 def _cores() -> int:
@@ -59,9 +65,13 @@ class _Share:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
                                      env=env)
         self.alive = True
+
+    def start(self) -> "_Share":
+        """Hand the helper its first kernel and listen to it (once this is `_SHARE`)."""
         with self.cond:
             self._feed()
         threading.Thread(target=self._read, name="mdhmc-compile-helper", daemon=True).start()
+        return self
 
     def _feed(self):
         """Hand the helper the next kernel, or tell it there is none (holding ``cond``)."""
@@ -76,7 +86,8 @@ class _Share:
                 self.helper_has = None
                 self.closing = True
                 self.proc.stdin.close()
-        except (OSError, ValueError):  # the helper is gone
+        except (OSError, ValueError):  # the helper is gone before it was told to stop
+            _BROKEN.append(None)
             self._gone()
 
     def _gone(self):
@@ -91,10 +102,13 @@ class _Share:
             with self.cond:
                 if self.helper_has is not None and name == self.helper_has.name:
                     if word == "done":
-                        self.done.add(self.helper_has.name)
+                        self.done.add(name)
+                    else:
+                        _FAILED.add(name)  # this process compiles it when it needs it
                     self._feed()
                     self.cond.notify_all()
-        self.proc.wait()
+        if self.proc.wait() != 0 or not self.closing:
+            _BROKEN.append(self.proc.returncode)  # no more helpers in this process: each would fail alike
         with self.cond:
             self._gone()
 
@@ -133,7 +147,7 @@ def share(kernels) -> bool:
     """Let a helper process compile some of ``kernels`` (in the order of first use) while this one
     compiles the others; returns whether a helper started."""
     global _SHARE
-    if os.environ.get(ENV, "1") == "0" or _cores() < 2:
+    if not _enabled():
         return False
     with _LOCK:
         if _SHARE is not None and not _SHARE.closing:
@@ -151,10 +165,11 @@ def share(kernels) -> bool:
         if len(left) < 2:
             return False
         try:
-            _SHARE = _Share(left[0], left[1:])
+            _SHARE = s = _Share(left[0], left[1:])
         except OSError:
             return False
-        return True
+    s.start()
+    return True
 
 
 def later(k) -> bool:
@@ -162,7 +177,7 @@ def later(k) -> bool:
     this process loads it when it is there (`LazyKernel.on_disk`). False where there can be no
     helper: the caller compiles ``k`` itself when it needs it."""
     global _SHARE
-    if os.environ.get(ENV, "1") == "0" or _cores() < 2:
+    if not _enabled() or k.name in _FAILED:
         return False
     with _LOCK:
         s = _SHARE
@@ -173,10 +188,11 @@ def later(k) -> bool:
                         s.later.append(k)
                     return True
         try:
-            _SHARE = _Share(None, [], later=[k])
+            _SHARE = s = _Share(None, [], later=[k])
         except OSError:
             return False
-        return True
+    s.start()
+    return True
 
 
 def before_compile(k) -> None:
@@ -188,6 +204,10 @@ def before_compile(k) -> None:
 
 def _main() -> int:
     """The helper: compile the kernels named on stdin, one per line, into numba's disk cache."""
+    try:
+        os.nice(5)  # where a run samples on every core meanwhile, its threads come first
+    except OSError:
+        pass
     for line in sys.stdin:
         name = line.strip()
         if not name:

@@ -162,3 +162,23 @@ def test_a_cold_start_compiles_on_two_cores_with_the_same_draws():
     assert shared["x"] == alone["x"]
     assert sum(alone["hits"].values()) == 0
     assert sum(shared["hits"].values()) >= 1, shared["hits"]
+
+
+@pytest.mark.skipif(compile_helper._cores() < 2, reason="the helper needs a second core")
+def test_a_helper_that_cannot_start_leaves_the_compiling_to_this_process(monkeypatch):
+    """A broken helper must not be started again and again (every half second, by a walker kernel
+    waiting for its prange form): after one dies, this process compiles everything itself."""
+    monkeypatch.setattr(compile_helper, "_BROKEN", [])
+    monkeypatch.setattr(compile_helper, "_SHARE", None)
+    monkeypatch.delenv(compile_helper.ENV, raising=False)
+    assert compile_helper._enabled()  # negative control: a helper may start before
+    monkeypatch.setattr(compile_helper.sys, "executable", "/bin/false")
+    k = jit.WalkerKernel.__new__(jit.WalkerKernel)  # only its name is read before the helper dies
+    k.name = "mdhmc.sampler.nowhere:kernel"
+    assert compile_helper.later(k)  # started, and dies at once
+    deadline = time.monotonic() + 30
+    while compile_helper._SHARE is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert compile_helper._SHARE is None and compile_helper._BROKEN
+    assert not compile_helper._enabled()
+    assert not compile_helper.later(k) and not compile_helper.share([])
