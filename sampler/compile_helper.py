@@ -23,6 +23,7 @@ what is left itself. ``MDHMC_COMPILE_HELPER=0`` turns the helper off.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import subprocess
@@ -37,6 +38,7 @@ ENV = "MDHMC_COMPILE_HELPER"
 _LOCK = threading.Lock()
 _SHARE: "_Share | None" = None
 _FAILED: set = set()  # kernels a helper could not compile
+_PROCS: list = []  # every helper started, stopped when this process exits
 _BROKEN: list = []  # exit codes of helpers that died before they were told to stop
 
 
@@ -64,6 +66,7 @@ class _Share:
         self.proc = subprocess.Popen([sys.executable, "-m", "mdhmc.sampler.compile_helper"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
                                      env=env)
+        _PROCS.append(self.proc)
         self.alive = True
 
     def start(self) -> "_Share":
@@ -129,6 +132,16 @@ class _Share:
                     self.cond.wait()
                     continue
             take.dispatcher  # noqa: B018 -- compile it here meanwhile (nobody else will take it now)
+
+
+@atexit.register
+def _stop_helpers() -> None:
+    """A helper outliving this process would compile for nobody, on a core someone else now uses
+    (the next benchmark's clock, say): stop it. A half-written cache file is never used (numba
+    writes a temporary file, then renames it)."""
+    for p in _PROCS:
+        if p.poll() is None:
+            p.kill()
 
 
 def _finished(s: _Share) -> None:

@@ -138,7 +138,9 @@ s = Sampler(targets.get("stiff-wells", dim=4), Settings(walkers=24, steps=5, dif
 for _ in range(12):
     s.sweep()
 hits = {k.py_func.__qualname__: sum(k.dispatcher.stats.cache_hits.values()) for k in jit._ALL if k.compiled}
-print(json.dumps({"x": s.state.positions.round(14).tolist(), "hits": hits}))
+from mdhmc.sampler import compile_helper
+print(json.dumps({"x": s.state.positions.round(14).tolist(), "hits": hits,
+                  "helpers": [p.pid for p in compile_helper._PROCS]}))
 """
 
 
@@ -160,8 +162,12 @@ def test_a_cold_start_compiles_on_two_cores_with_the_same_draws():
     shared = _cold_child(helper=True)
     alone = _cold_child(helper=False)
     assert shared["x"] == alone["x"]
-    assert sum(alone["hits"].values()) == 0
+    assert sum(alone["hits"].values()) == 0 and not alone["helpers"]
     assert sum(shared["hits"].values()) >= 1, shared["hits"]
+    # the helper (still compiling the prange forms when the run ended) did not outlive its process
+    assert shared["helpers"]
+    for pid in shared["helpers"]:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 @pytest.mark.skipif(compile_helper._cores() < 2, reason="the helper needs a second core")
