@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 
-__all__ = ["share", "later", "before_compile", "active", "ENV"]
+__all__ = ["share", "later", "before_compile", "ENV"]
 
 #: set to "0" to compile everything in this process
 ENV = "MDHMC_COMPILE_HELPER"
@@ -148,12 +148,6 @@ def _finished(s: _Share) -> None:
     global _SHARE
     if _SHARE is s:  # not under _LOCK: `share` holds it while a failing start calls this
         _SHARE = None
-
-
-def active() -> bool:
-    """Whether a helper process is compiling for this one now."""
-    s = _SHARE
-    return s is not None and s.alive
 
 
 def share(kernels) -> bool:
