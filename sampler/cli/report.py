@@ -108,8 +108,9 @@ def _fmt_vec(vals, labels=None, max_dims=10) -> str:
 def _nonfinite(rep: dict) -> str:
     """Float faults (NaN, +inf) of the log density or its gradient, which the kernels turn into
     rejected Metropolis proposals and abandoned diffusion trajectories (HMC: `divergences`)."""
-    parts = [(rep.get("nonfinite", 0), "rejected proposal"), (rep.get("abandoned", 0), "abandoned trajectory")]
-    shown = [f"{n:,} {what}{'s' if n != 1 else ''}" for n, what in parts if n]
+    parts = [(rep.get("nonfinite", 0), "rejected proposal", "rejected proposals"),
+             (rep.get("abandoned", 0), "abandoned trajectory", "abandoned trajectories")]
+    shown = [f"{n:,} {one if n == 1 else many}" for n, one, many in parts if n]
     return ", ".join(shown) if shown else "none"
 
 
