@@ -211,6 +211,8 @@ def before_compile(k) -> None:
 
 def _main() -> int:
     """The helper: compile the kernels named on stdin, one per line, into numba's disk cache."""
+    from . import jit
+
     try:
         os.nice(5)  # where a run samples on every core meanwhile, its threads come first
     except OSError:
@@ -220,8 +222,6 @@ def _main() -> int:
         if not name:
             continue
         try:
-            from . import jit
-
             importlib.import_module(name.partition(":")[0])  # defines it (a walker kernel's twins too)
             k = next(k for k in jit._ALL if k.name == name)
             k.dispatcher  # noqa: B018 -- compiles it and writes the disk cache

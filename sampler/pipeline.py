@@ -170,13 +170,15 @@ class Sampler:
             out += search
         if self.stage == "pipeline":
             out.append(trim._refill)
-        kernels = {"metropolis": metropolis.metropolis_sweep.current(), "hmc": hmc.hmc_sweep.current(),
-                   "swap": tempering.swap_sweep, "de": moves_de.de_sweep.current(),
-                   "stretch": moves_stretch.stretch_sweep.current(), "dime": moves_dime.dime_sweep.current()}
+        walker_kernels = {"metropolis": metropolis.metropolis_sweep, "hmc": hmc.hmc_sweep, "de": moves_de.de_sweep,
+                          "stretch": moves_stretch.stretch_sweep, "dime": moves_dime.dime_sweep}
         scheduled = {m.name for schedule in self._schedules.values() for m in schedule.moves}
         for name in self._exact_moves:
-            if name in scheduled and (name != "swap" or len(self._betas) > 1):
-                out.append(kernels[name])
+            if name == "swap":
+                if name in scheduled and len(self._betas) > 1:
+                    out.append(tempering.swap_sweep)
+            elif name in scheduled:
+                out.append(walker_kernels[name].current())  # asks the disk cache only for the moves that run
         return out
 
     def _new_diffusion_move(self, mass) -> DiffusionMove:
